@@ -1,0 +1,1 @@
+namespace BrightDb.LocalCluster; internal static class Placeholder { }

@@ -1,0 +1,1 @@
+namespace BrightDb.Npgsql; internal static class Placeholder { }

@@ -1,0 +1,1 @@
+namespace BrightDb.LocalCluster.IntegrationTests; public class SmokeTests { [Fact] public void Builds() => Assert.True(true); }

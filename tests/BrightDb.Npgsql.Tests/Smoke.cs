@@ -1,0 +1,1 @@
+namespace BrightDb.Npgsql.Tests; public class SmokeTests { [Fact] public void Builds() => Assert.True(true); }
