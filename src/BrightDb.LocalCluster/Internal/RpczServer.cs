@@ -1,0 +1,226 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+
+namespace BrightDb.LocalCluster.Internal;
+
+/// <summary>
+/// A tiny HTTP responder serving <c>GET /rpcz</c> on every node's address and rpcz port: the node's client connections from
+/// its pg_stat_activity as JSON, the shape BrightDB's own rpcz page has. One listener per node, reconciled with the
+/// cluster's nodes by <see cref="Sync"/>.
+/// </summary>
+internal sealed class RpczServer : IAsyncDisposable
+{
+    private readonly Dictionary<int, Listener> _listeners = [];
+    private readonly Lock _gate = new();
+    private readonly CancellationTokenSource _stopping = new();
+
+    /// <summary>Opens listeners for new nodes and closes those of removed nodes.</summary>
+    public void Sync(IEnumerable<LocalNode> nodes)
+    {
+        lock (_gate)
+        {
+            var wanted = nodes.Where(n => n.State != NodeState.Removed).ToDictionary(n => n.Index);
+            foreach (var index in _listeners.Keys.Where(k => !wanted.ContainsKey(k)).ToList())
+            {
+                _listeners[index].Stop();
+                _listeners.Remove(index);
+            }
+
+            foreach (var node in wanted.Values.Where(n => !_listeners.ContainsKey(n.Index)))
+            {
+                var tcp = new TcpListener(IPAddress.Parse(node.Host), node.RpczPort);
+                try
+                {
+                    tcp.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                    tcp.Start();
+                }
+                catch (SocketException ex)
+                {
+                    tcp.Dispose();
+                    throw new LocalClusterException($"rpcz: cannot listen on {node.Host}:{node.RpczPort}: {ex.Message}", ex);
+                }
+
+                var listener = new Listener(tcp, node);
+                _listeners[node.Index] = listener;
+                listener.Loop = Task.Run(() => AcceptLoopAsync(listener, _stopping.Token));
+            }
+        }
+    }
+
+    /// <summary>Renders the JSON document for one node (also used by the CLI).</summary>
+    public static string Render(IReadOnlyList<RpczConnection> connections)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            json.WriteStartArray("connections");
+            foreach (var c in connections)
+            {
+                json.WriteStartObject();
+                json.WriteString("backend_type", c.BackendType);
+                json.WriteString("db_name", c.DbName);
+                json.WriteString("user", c.User);
+                json.WriteString("host", c.Host);
+                if (c.Port is { } port)
+                {
+                    json.WriteNumber("port", port);
+                }
+                else
+                {
+                    json.WriteNull("port");
+                }
+
+                json.WriteString("application_name", c.ApplicationName);
+                json.WriteString("backend_status", c.BackendStatus);
+                json.WriteString("query", c.Query);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
+    }
+
+    private static async Task AcceptLoopAsync(Listener listener, CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested && !listener.Stopped.IsCancellationRequested)
+        {
+            TcpClient client;
+            try
+            {
+                client = await listener.Tcp.AcceptTcpClientAsync(listener.Stopped.Token);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                return;
+            }
+
+            _ = Task.Run(() => ServeAsync(client, listener.Node, stopping), CancellationToken.None);
+        }
+    }
+
+    private static async Task ServeAsync(TcpClient client, LocalNode node, CancellationToken stopping)
+    {
+        using var _ = client;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        timeout.CancelAfter(TimeSpan.FromSeconds(10));
+        try
+        {
+            var stream = client.GetStream();
+            var path = await ReadRequestPathAsync(stream, timeout.Token);
+            var (status, contentType, body) = path switch
+            {
+                null => (400, "text/plain", "bad request\n"),
+                "/rpcz" => await RpczAsync(node, timeout.Token),
+                "/" => (200, "text/plain", $"BrightDB local cluster node {node.Index} ({node.Address}). See /rpcz.\n"),
+                _ => (404, "text/plain", "not found\n"),
+            };
+            var payload = Encoding.UTF8.GetBytes(body);
+            var head = Encoding.ASCII.GetBytes(
+                $"HTTP/1.1 {status.ToString(CultureInfo.InvariantCulture)} {Reason(status)}\r\nContent-Type: {contentType}; charset=utf-8\r\n" +
+                $"Content-Length: {payload.Length.ToString(CultureInfo.InvariantCulture)}\r\nConnection: close\r\n\r\n");
+            await stream.WriteAsync(head, timeout.Token);
+            await stream.WriteAsync(payload, timeout.Token);
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException)
+        {
+            // The client went away or was too slow: nothing to answer.
+        }
+    }
+
+    private static async Task<(int, string, string)> RpczAsync(LocalNode node, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (200, "application/json", Render(await AdminSql.ClientBackendsAsync(node, cancellationToken)));
+        }
+        catch (Exception ex) when (ex is Npgsql.NpgsqlException or TimeoutException or IOException)
+        {
+            var error = JsonSerializer.Serialize(new Dictionary<string, string> { ["error"] = $"node {node.Index} ({node.Address}) did not answer: {ex.Message}" });
+            return (503, "application/json", error + "\n");
+        }
+    }
+
+    private static async Task<string?> ReadRequestPathAsync(NetworkStream stream, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[8192];
+        var length = 0;
+        while (length < buffer.Length)
+        {
+            var read = await stream.ReadAsync(buffer.AsMemory(length), cancellationToken);
+            if (read == 0)
+            {
+                break;
+            }
+
+            length += read;
+            if (buffer.AsSpan(0, length).IndexOf("\r\n\r\n"u8) >= 0)
+            {
+                break;
+            }
+        }
+
+        var requestLine = Encoding.ASCII.GetString(buffer, 0, length).Split("\r\n")[0].Split(' ');
+        if (requestLine.Length < 2 || requestLine[0] != "GET")
+        {
+            return null;
+        }
+
+        var target = requestLine[1];
+        var query = target.IndexOf('?', StringComparison.Ordinal);
+        return query >= 0 ? target[..query] : target;
+    }
+
+    private static string Reason(int status) => status switch
+    {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        _ => "Service Unavailable",
+    };
+
+    public async ValueTask DisposeAsync()
+    {
+        List<Listener> listeners;
+        lock (_gate)
+        {
+            listeners = [.. _listeners.Values];
+            _listeners.Clear();
+        }
+
+        await _stopping.CancelAsync();
+        foreach (var listener in listeners)
+        {
+            listener.Stop();
+            if (listener.Loop is { } loop)
+            {
+                await loop;
+            }
+        }
+
+        _stopping.Dispose();
+    }
+
+    private sealed class Listener(TcpListener tcp, LocalNode node)
+    {
+        public TcpListener Tcp { get; } = tcp;
+
+        public LocalNode Node { get; } = node;
+
+        public CancellationTokenSource Stopped { get; } = new();
+
+        public Task? Loop { get; set; }
+
+        public void Stop()
+        {
+            Stopped.Cancel();
+            Tcp.Stop();
+        }
+    }
+}

@@ -1,0 +1,44 @@
+namespace BrightDb.LocalCluster;
+
+/// <summary>How to create a <see cref="LocalCluster"/>.</summary>
+public sealed class LocalClusterOptions
+{
+    /// <summary>The nodes to create, in index order (node 1 first). At least one.</summary>
+    public IReadOnlyList<NodeSpec> Nodes { get; init; } = [];
+
+    /// <summary>The SQL port of every node (2521, as BrightDB). In single-address mode node i uses <c>Port + i - 1</c>.</summary>
+    public int Port { get; init; } = 2521;
+
+    /// <summary>Where the cluster keeps its state, membership file and per-node data and logs.
+    /// <see langword="null"/> creates a fresh unique directory under the system temp directory.</summary>
+    public string? BaseDirectory { get; init; }
+
+    /// <summary>Serve <c>http://&lt;node address&gt;:8100/rpcz</c> from this process while the cluster object lives.</summary>
+    public bool StartRpcz { get; init; }
+
+    /// <summary>The first rpcz port (8100). In single-address mode node i uses <c>RpczPort + i - 1</c>.</summary>
+    public int RpczPort { get; init; } = 8100;
+
+    /// <summary>Create <c>yb_servers()</c> in every database. <see langword="false"/> gives plain PostgreSQL servers, as a
+    /// driver sees a non-BrightDB server.</summary>
+    public bool WithYbServers { get; init; } = true;
+
+    /// <summary>The password of the user <c>bigmath</c> on every node.</summary>
+    public string Password { get; init; } = "bigmath";
+
+    /// <summary>Node i listens on <c>127.0.&lt;block&gt;.i</c>; block 0 means <c>127.0.0.i</c> (the CLI's default).
+    /// <see langword="null"/> picks a free block in 10..250, locked for the life of the cluster object, so clusters created
+    /// concurrently (by parallel tests, in several processes) never collide.</summary>
+    public int? AddressBlock { get; init; }
+
+    /// <summary>Put every node on one address (<c>127.0.&lt;block&gt;.1</c>, or 127.0.0.1 for an automatic block) with
+    /// consecutive ports, as the tool falls back to when extra loopback addresses cannot be bound.</summary>
+    public bool SingleAddress { get; init; }
+
+    /// <summary>The directory holding <c>initdb</c>, <c>pg_ctl</c> and <c>postgres</c>; <see langword="null"/> finds the
+    /// newest <c>/usr/lib/postgresql/*/bin</c> (or uses the <c>BRIGHTDB_PG_BIN</c> environment variable).</summary>
+    public string? PostgresBinDirectory { get; init; }
+
+    /// <summary>How long one server may take to start before the operation fails.</summary>
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
+}

@@ -1,0 +1,59 @@
+namespace BrightDb.LocalCluster;
+
+/// <summary>One node of a <see cref="LocalCluster"/>: a PostgreSQL server on its own address (or port).</summary>
+public sealed class LocalNode
+{
+    internal LocalNode(int index, string host, int port, int rpczPort, Placement placement, NodeType type, string uuid, string directory)
+    {
+        Index = index;
+        Host = host;
+        Port = port;
+        RpczPort = rpczPort;
+        Placement = placement;
+        Type = type;
+        Uuid = uuid;
+        Directory = directory;
+    }
+
+    /// <summary>The node's 1-based index; never reused after a removal.</summary>
+    public int Index { get; }
+
+    /// <summary>The address the server listens on, e.g. <c>127.0.0.2</c>.</summary>
+    public string Host { get; }
+
+    /// <summary>The SQL port, 2521 unless the cluster uses a single address.</summary>
+    public int Port { get; }
+
+    /// <summary>The port of <c>http://Host:RpczPort/rpcz</c> (8100 unless the cluster uses a single address).</summary>
+    public int RpczPort { get; }
+
+    /// <summary>The node's cloud, region and zone.</summary>
+    public Placement Placement { get; }
+
+    /// <summary>The node's role.</summary>
+    public NodeType Type { get; }
+
+    /// <summary>The node's state as last set by the tool.</summary>
+    public NodeState State { get; internal set; }
+
+    /// <summary>Whether <c>yb_servers()</c> lists the node (stop and remove take it out, kill and pause do not).</summary>
+    public bool IsMember { get; internal set; }
+
+    /// <summary>The node's uuid as reported by <c>yb_servers()</c> (32 hex digits).</summary>
+    public string Uuid { get; }
+
+    /// <summary>The node's directory: <c>data</c> (the PostgreSQL data directory) and <c>postgres.log</c>.</summary>
+    public string Directory { get; }
+
+    /// <summary>The PostgreSQL data directory.</summary>
+    public string DataDirectory => Path.Combine(Directory, "data");
+
+    /// <summary>The server log, for diagnosis.</summary>
+    public string LogFile => Path.Combine(Directory, "postgres.log");
+
+    /// <summary>The <c>yb_servers()</c> host value with its port, e.g. <c>127.0.0.2:2521</c>.</summary>
+    public string Address => $"{Host}:{Port}";
+
+    /// <inheritdoc/>
+    public override string ToString() => $"node {Index} {Address} {Placement} {Type} {State}";
+}

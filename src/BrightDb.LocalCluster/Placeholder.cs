@@ -1,1 +1,0 @@
-namespace BrightDb.LocalCluster; internal static class Placeholder { }
