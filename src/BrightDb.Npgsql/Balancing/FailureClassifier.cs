@@ -1,0 +1,44 @@
+using System.Net.Sockets;
+using Npgsql;
+
+namespace BrightDb.Npgsql.Balancing;
+
+/// <summary>
+/// Tells a server that cannot be reached (try another, skip it for a while) from an error the application must see
+/// as it is (wrong password, missing database, exhausted pool, cancellation by the caller).
+/// </summary>
+internal static class FailureClassifier
+{
+    internal static bool IsServerUnavailable(Exception exception, CancellationToken callerToken)
+    {
+        switch (exception)
+        {
+            case OperationCanceledException:
+                // The caller's cancellation is the caller's; any other cancellation is an attempt that ran out of time.
+                return !callerToken.IsCancellationRequested;
+            case PostgresException pg:
+                // The server answered: only its "not now" states mean another server should be tried.
+                return pg.SqlState is PostgresErrorCodes.CannotConnectNow or PostgresErrorCodes.AdminShutdown
+                    or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.TooManyConnections;
+            case NpgsqlException npgsql when npgsql.Message.StartsWith("The connection pool has been exhausted", StringComparison.Ordinal):
+                // Our own pool is full: the server is fine, and every other server's pool may be full too.
+                return false;
+            case NpgsqlException npgsql:
+                return npgsql.InnerException is null or SocketException or IOException or TimeoutException or OperationCanceledException
+                       || npgsql.IsTransient;
+            case SocketException or IOException or TimeoutException:
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>A one-line reason for messages: never the connection string.</summary>
+    internal static string Describe(Exception exception)
+    {
+        var inner = exception;
+        while (inner is NpgsqlException { InnerException: { } next } && inner is not PostgresException)
+            inner = next;
+        return inner is PostgresException pg ? $"{pg.SqlState}: {pg.MessageText}" : $"{inner.GetType().Name}: {inner.Message}";
+    }
+}

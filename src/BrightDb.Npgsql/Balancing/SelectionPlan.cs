@@ -1,0 +1,93 @@
+using BrightDb.Npgsql.ConnectionStrings;
+
+namespace BrightDb.Npgsql.Balancing;
+
+/// <summary>
+/// The order in which servers are considered, computed once per topology snapshot so that opening a connection
+/// only scans small arrays: groups in preference order (node type first, then topology level, then the rest of the
+/// cluster unless fallback is off); within a group the least-loaded server wins.
+/// </summary>
+internal sealed class SelectionPlan
+{
+    SelectionPlan(ServerEndpoint[][] groups, string? emptyReason)
+    {
+        Groups = groups;
+        EmptyReason = emptyReason;
+    }
+
+    /// <summary>Candidate groups, most preferred first. Every endpoint appears at most once.</summary>
+    internal ServerEndpoint[][] Groups { get; }
+
+    /// <summary>Why there is no candidate at all (for example, no read replica in the cluster); null when there are some.</summary>
+    internal string? EmptyReason { get; }
+
+    internal IEnumerable<ServerEndpoint> Candidates => Groups.SelectMany(g => g);
+
+    internal static SelectionPlan Build(IReadOnlyList<ServerEndpoint> servers, LoadBalanceMode mode, IReadOnlyList<TopologyKey> keys, bool topologyKeysOnly)
+    {
+        ServerNodeType?[] typeOrder = mode switch
+        {
+            LoadBalanceMode.OnlyPrimary => [ServerNodeType.Primary],
+            LoadBalanceMode.OnlyReadReplica => [ServerNodeType.ReadReplica],
+            LoadBalanceMode.PreferPrimary => [ServerNodeType.Primary, ServerNodeType.ReadReplica],
+            LoadBalanceMode.PreferReadReplica => [ServerNodeType.ReadReplica, ServerNodeType.Primary],
+            _ => [null],
+        };
+
+        var groups = new List<ServerEndpoint[]>();
+        foreach (var type in typeOrder)
+        {
+            var ofType = servers.Where(s => type is null || s.Info?.NodeType == type).ToList();
+            if (keys.Count == 0)
+            {
+                Add(groups, ofType);
+                continue;
+            }
+
+            var levelOf = ofType.ToDictionary(s => s, s => BestLevel(s.Info, keys));
+            for (var level = 1; level <= TopologyKey.MaxLevel; level++)
+                Add(groups, ofType.Where(s => levelOf[s] == level));
+            if (!topologyKeysOnly)
+                Add(groups, ofType.Where(s => levelOf[s] == 0));
+        }
+
+        string? emptyReason = null;
+        if (groups.Count == 0)
+        {
+            emptyReason = mode switch
+            {
+                LoadBalanceMode.OnlyPrimary when !servers.Any(s => s.Info?.NodeType == ServerNodeType.Primary) =>
+                    "the cluster reports no primary server (Load Balance Hosts=only-primary)",
+                LoadBalanceMode.OnlyReadReplica when !servers.Any(s => s.Info?.NodeType == ServerNodeType.ReadReplica) =>
+                    "the cluster reports no read replica server (Load Balance Hosts=only-rr)",
+                _ when keys.Count > 0 && topologyKeysOnly =>
+                    $"no server of the cluster matches Topology Keys '{string.Join(",", keys)}' and Fallback To Topology Keys Only is true",
+                _ => "the cluster reports no server",
+            };
+        }
+
+        return new SelectionPlan([.. groups], emptyReason);
+    }
+
+    static void Add(List<ServerEndpoint[]> groups, IEnumerable<ServerEndpoint> group)
+    {
+        var array = group.ToArray();
+        if (array.Length > 0)
+            groups.Add(array);
+    }
+
+    /// <summary>The most preferred level whose key matches the server; 0 when none does.</summary>
+    static int BestLevel(ServerInfo? info, IReadOnlyList<TopologyKey> keys)
+    {
+        if (info is null)
+            return 0;
+        var best = 0;
+        foreach (var key in keys)
+        {
+            if (key.Matches(info.Cloud, info.Region, info.Zone) && (best == 0 || key.Level < best))
+                best = key.Level;
+        }
+
+        return best;
+    }
+}

@@ -1,0 +1,126 @@
+using System.Data;
+using BrightDb.Npgsql.ConnectionStrings;
+using Npgsql;
+
+namespace BrightDb.Npgsql.Balancing;
+
+/// <summary>
+/// One server's live state, owned by one data source and kept across topology snapshots: the connections open on it
+/// from this data source, whether it is marked down, and its Npgsql pool. Snapshots come and go; counters must not.
+/// </summary>
+internal sealed class ServerEndpoint
+{
+    readonly Func<ServerEndpoint, NpgsqlDataSource> _dataSourceFactory;
+    readonly Lock _dataSourceLock = new();
+    NpgsqlDataSource? _dataSource;
+
+    /// <summary>Connections from this data source that are open (or being opened) on this server. Changed only with <see cref="Interlocked"/>.</summary>
+    internal int InUse;
+
+    /// <summary>0 while the server is up; otherwise the <see cref="TimeProvider"/> timestamp until which it is skipped.</summary>
+    long _downUntil;
+
+    internal ServerEndpoint(HostAndPort address, Func<ServerEndpoint, NpgsqlDataSource> dataSourceFactory)
+    {
+        Address = address;
+        MapKey = address.Host;
+        _dataSourceFactory = dataSourceFactory;
+        OnStateChange = HandleStateChange;
+    }
+
+    /// <summary>Where this driver connects.</summary>
+    internal HostAndPort Address { get; }
+
+    /// <summary>The server as the last snapshot described it; <see langword="null"/> for a listed host the cluster did not report.</summary>
+    internal ServerInfo? Info { get; set; }
+
+    /// <summary>The key of this server in the host → connection-count map.</summary>
+    internal string MapKey { get; set; }
+
+    /// <summary>Set when the server left the cluster: never chosen again, drained as its connections close.</summary>
+    internal bool Removed { get => Volatile.Read(ref _removed); set => Volatile.Write(ref _removed, value); }
+    bool _removed;
+
+    /// <summary>Why the last attempt on this server failed, for error messages.</summary>
+    internal string? LastFailure { get; private set; }
+
+    /// <summary>Counts a connection's later opens and closes (including a break); one delegate per server, so subscribing allocates nothing.</summary>
+    internal StateChangeEventHandler OnStateChange { get; }
+
+    /// <summary>The Npgsql data source (pool) of this server, created on first use.</summary>
+    internal NpgsqlDataSource DataSource => Volatile.Read(ref _dataSource) ?? CreateDataSource();
+
+    /// <summary>The pool if it exists, without creating it.</summary>
+    internal NpgsqlDataSource? DataSourceIfCreated => Volatile.Read(ref _dataSource);
+
+    NpgsqlDataSource CreateDataSource()
+    {
+        lock (_dataSourceLock)
+        {
+            return _dataSource ??= _dataSourceFactory(this);
+        }
+    }
+
+    void HandleStateChange(object? sender, StateChangeEventArgs e)
+    {
+        if (e.CurrentState == ConnectionState.Open && e.OriginalState != ConnectionState.Open)
+            Interlocked.Increment(ref InUse);
+        else if (e.OriginalState == ConnectionState.Open && e.CurrentState != ConnectionState.Open)
+            Interlocked.Decrement(ref InUse);
+    }
+
+    /// <summary>Counts one connection here if the count is still <paramref name="observed"/>: choosing and counting are one atomic step.</summary>
+    internal bool TryReserve(int observed) => Interlocked.CompareExchange(ref InUse, observed + 1, observed) == observed;
+
+    /// <summary>Undoes one count.</summary>
+    internal void Release() => Interlocked.Decrement(ref InUse);
+
+    internal long DownUntil => Volatile.Read(ref _downUntil);
+
+    /// <summary>Usable now: up, or down with its delay over (then one open may probe it).</summary>
+    internal bool IsSelectable(long now) => !Removed && (DownUntil is var d && (d == 0 || d <= now));
+
+    /// <summary>
+    /// Claims the one probe of a server whose delay is over, by pushing its delay forward: concurrent opens then skip
+    /// it until the probe ends, so a recovering server gets one attempt, not a burst.
+    /// </summary>
+    internal bool TryClaimProbe(long observedDownUntil, long retryAt) =>
+        observedDownUntil != 0 && Interlocked.CompareExchange(ref _downUntil, retryAt, observedDownUntil) == observedDownUntil;
+
+    /// <summary>Marks the server down until <paramref name="until"/>; true when it was up before.</summary>
+    internal bool MarkDown(long until, string reason)
+    {
+        LastFailure = reason;
+        return Interlocked.Exchange(ref _downUntil, until) == 0;
+    }
+
+    /// <summary>Marks the server up; true when it was down before.</summary>
+    internal bool MarkUp()
+    {
+        if (Volatile.Read(ref _downUntil) == 0)
+            return false;
+        LastFailure = null;
+        return Interlocked.Exchange(ref _downUntil, 0) != 0;
+    }
+
+    /// <summary>Closes idle pooled connections now and busy ones when they are returned.</summary>
+    internal void ClearPool()
+    {
+        if (DataSourceIfCreated is NpgsqlDataSource ds)
+            ds.Clear();
+    }
+
+    internal async ValueTask DisposeAsync()
+    {
+        NpgsqlDataSource? ds;
+        lock (_dataSourceLock)
+        {
+            ds = _dataSource;
+        }
+
+        if (ds is not null)
+            await ds.DisposeAsync().ConfigureAwait(false);
+    }
+
+    public override string ToString() => Address.ToString();
+}

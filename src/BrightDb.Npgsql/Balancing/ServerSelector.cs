@@ -1,0 +1,94 @@
+namespace BrightDb.Npgsql.Balancing;
+
+/// <summary>
+/// Chooses the server for a new connection and counts it, in one lock-free step: within the first group that has a
+/// usable server, the one with the fewest connections from this data source; ties broken uniformly at random, so
+/// that processes starting together do not all pick the same server.
+/// </summary>
+internal static class ServerSelector
+{
+    /// <summary>Attempts to win a count race before counting anyway; a lost race only means another open just counted.</summary>
+    const int MaxRaces = 8;
+
+    /// <param name="plan">The snapshot's candidate groups.</param>
+    /// <param name="time">The clock of the down-marks.</param>
+    /// <param name="probeWindow">How long a claimed probe keeps other opens away, in timestamp units.</param>
+    /// <param name="exclude">Servers already tried by this open, or <see langword="null"/>.</param>
+    /// <param name="isProbe">True when the server was down and this open is its one probe.</param>
+    /// <returns>The chosen server, already counted; <see langword="null"/> when no server is usable.</returns>
+    internal static ServerEndpoint? SelectAndReserve(SelectionPlan plan, TimeProvider time, long probeWindow, HashSet<ServerEndpoint>? exclude, out bool isProbe)
+    {
+        isProbe = false;
+        long now = 0;
+        foreach (var group in plan.Groups)
+        {
+            for (var race = 0; ; race++)
+            {
+                var chosen = PickLeastLoaded(group, time, ref now, exclude, out var observed);
+                if (chosen is null)
+                    break;
+
+                if (race < MaxRaces && !chosen.TryReserve(observed))
+                    continue;
+                if (race >= MaxRaces)
+                    Interlocked.Increment(ref chosen.InUse);
+
+                var downUntil = chosen.DownUntil;
+                if (downUntil == 0)
+                    return chosen;
+
+                // The server's delay is over: this open may probe it, if no other open claimed the probe first.
+                if (now == 0)
+                    now = time.GetTimestamp();
+                if (chosen.TryClaimProbe(downUntil, now + probeWindow))
+                {
+                    isProbe = true;
+                    return chosen;
+                }
+
+                chosen.Release();
+            }
+        }
+
+        return null;
+    }
+
+    static ServerEndpoint? PickLeastLoaded(ServerEndpoint[] group, TimeProvider time, ref long now, HashSet<ServerEndpoint>? exclude, out int min)
+    {
+        min = int.MaxValue;
+        var ties = 0;
+        // Indices of the servers tied at the minimum; a new minimum simply restarts the list.
+        Span<int> tied = group.Length <= 128 ? stackalloc int[group.Length] : new int[group.Length];
+        for (var i = 0; i < group.Length; i++)
+        {
+            var server = group[i];
+            if (exclude is not null && exclude.Contains(server))
+                continue;
+            if (server.DownUntil != 0 || server.Removed)
+            {
+                // Read the clock only when some server is down: the common path never pays for it.
+                if (now == 0)
+                    now = time.GetTimestamp();
+                if (!server.IsSelectable(now))
+                    continue;
+            }
+
+            var count = Volatile.Read(ref server.InUse);
+            if (count < min)
+            {
+                min = count;
+                ties = 0;
+            }
+
+            if (count == min)
+                tied[ties++] = i;
+        }
+
+        return ties switch
+        {
+            0 => null,
+            1 => group[tied[0]],
+            _ => group[tied[Random.Shared.Next(ties)]],
+        };
+    }
+}

@@ -1,0 +1,111 @@
+using Npgsql;
+
+namespace BrightDb.Npgsql.ConnectionStrings;
+
+/// <summary>
+/// The validated, immutable settings of one data source: this driver's options, the hosts the user listed,
+/// and the Npgsql connection string every per-server data source is made from.
+/// </summary>
+internal sealed class BrightDbSettings
+{
+    BrightDbSettings(NpgsqlConnectionStringBuilder npgsql, IReadOnlyList<HostAndPort> listedHosts)
+    {
+        NpgsqlTemplate = npgsql;
+        ListedHosts = listedHosts;
+    }
+
+    internal LoadBalanceMode LoadBalance { get; private init; }
+    internal IReadOnlyList<TopologyKey> TopologyKeys { get; private init; } = [];
+    internal TimeSpan RefreshInterval { get; private init; }
+    internal TimeSpan ReconnectDelay { get; private init; }
+    internal bool FallbackToTopologyKeysOnly { get; private init; }
+    internal IReadOnlyList<HostAndPort> ListedHosts { get; }
+
+    /// <summary>Npgsql's settings without Host and Port; never handed out as is (it holds the password).</summary>
+    NpgsqlConnectionStringBuilder NpgsqlTemplate { get; }
+
+    internal bool Pooling => NpgsqlTemplate.Pooling;
+    internal int MaxPoolSize => NpgsqlTemplate.MaxPoolSize;
+    internal TimeSpan ConnectTimeout => TimeSpan.FromSeconds(NpgsqlTemplate.Timeout);
+
+    /// <summary>The whole Npgsql connection string, multi-host as the user gave it: what plain Npgsql gets when balancing is off.</summary>
+    internal string NpgsqlConnectionString(bool includePassword)
+    {
+        var b = Clone(includePassword);
+        b.Host = string.Join(',', ListedHosts.Select(h => h.ToString()));
+        b.Remove("Port");
+        return b.ConnectionString;
+    }
+
+    /// <summary>The Npgsql connection string of one server: single host, no multi-host options.</summary>
+    internal string ForServer(string host, int port)
+    {
+        var b = Clone(includePassword: true);
+        b.Host = host;
+        b.Port = port;
+        b.Remove("Target Session Attributes");
+        b.Remove("Load Balance Hosts");
+        return b.ConnectionString;
+    }
+
+    NpgsqlConnectionStringBuilder Clone(bool includePassword)
+    {
+        var b = new NpgsqlConnectionStringBuilder(NpgsqlTemplate.ConnectionString);
+        if (!includePassword && !b.PersistSecurityInfo)
+            b.Remove("Password");
+        return b;
+    }
+
+    internal static BrightDbSettings From(BrightDbConnectionStringBuilder source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        var npgsql = new NpgsqlConnectionStringBuilder();
+        string? hosts = null, ports = null;
+        foreach (string key in source.Keys)
+        {
+            if (Keywords.Driver.ContainsKey(Keywords.Normalize(key)))
+                continue;
+            var value = (string)source[key];
+            if (key == "Host")
+                hosts = value;
+            else if (key == "Port")
+                ports = value;
+            else
+                npgsql[key] = value;
+        }
+
+        if (string.IsNullOrWhiteSpace(hosts))
+            throw new ArgumentException("The connection string has no Host: give at least one server of the cluster (Host=h1,h2 or host=h1,h2).", nameof(source));
+
+        var listed = HostAndPort.ParseList(hosts, ports);
+        var keys = source.TopologyKeys is { Length: > 0 } t && t.Trim().Length > 0
+            ? TopologyKey.ParseList(t, Keywords.TopologyKeys)
+            : [];
+
+        var mode = source.LoadBalanceHosts;
+        if (keys.Count > 0 && mode == LoadBalanceMode.Disabled)
+        {
+            // Topology keys alone mean "balance, preferring these placements", as in the seed's examples;
+            // an explicit load_balance=false next to them is a contradiction worth reporting.
+            if (source.ContainsKey(Keywords.LoadBalanceHosts))
+                throw new ArgumentException(
+                    $"The connection keyword '{Keywords.TopologyKeys}' needs load balancing, but '{Keywords.LoadBalanceHosts}' is false. " +
+                    "Remove one of them, or set Load Balance Hosts=true.", nameof(source));
+            mode = LoadBalanceMode.Any;
+        }
+
+        if (mode != LoadBalanceMode.Disabled && npgsql.TargetSessionAttributes is { } tsa && !tsa.Equals("any", StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException(
+                $"Invalid value '{tsa}' for connection keyword 'Target Session Attributes' with load balancing on: " +
+                "choose servers by type with Load Balance Hosts=only-primary, only-rr, prefer-primary or prefer-rr instead.", nameof(source));
+
+        return new BrightDbSettings(npgsql, listed)
+        {
+            LoadBalance = mode,
+            TopologyKeys = keys,
+            RefreshInterval = TimeSpan.FromSeconds(source.YBServersRefreshInterval),
+            ReconnectDelay = TimeSpan.FromSeconds(source.FailedHostReconnectDelaySecs),
+            FallbackToTopologyKeysOnly = source.FallbackToTopologyKeysOnly,
+        };
+    }
+}

@@ -1,0 +1,169 @@
+using System.Data.Common;
+using System.Text;
+
+namespace BrightDb.Npgsql.ConnectionStrings;
+
+/// <summary>
+/// Splits a connection string written in any of the forms users bring (ADO.NET <c>Key=Value;…</c>,
+/// libpq/psycopg2 <c>key=value key='v a l'</c>, or a <c>postgresql://</c> URI) into keyword/value pairs.
+/// Which keywords are valid is decided later, by <see cref="BrightDbConnectionStringBuilder"/>.
+/// </summary>
+internal static class ConnectionStringForms
+{
+    internal static List<KeyValuePair<string, string>> Split(string connectionString)
+    {
+        ArgumentNullException.ThrowIfNull(connectionString);
+        var text = connectionString.Trim();
+        if (text.Length == 0)
+            return [];
+        if (text.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase)
+            || text.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase))
+            return SplitUri(text);
+
+        // A semicolon never appears in a libpq string outside quotes, and ADO.NET keywords may contain spaces
+        // ("Load Balance Hosts=true"), so a string is libpq only when it has no ';' and splits into key=value tokens.
+        if (!text.Contains(';') && TrySplitLibpq(text, out var libpq))
+            return libpq;
+        return SplitAdo(text);
+    }
+
+    static List<KeyValuePair<string, string>> SplitAdo(string text)
+    {
+        var parser = new DbConnectionStringBuilder();
+        try
+        {
+            parser.ConnectionString = text;
+        }
+        catch (ArgumentException e)
+        {
+            // The framework's message quotes the faulty position, not the value, so it cannot leak a password.
+            throw new ArgumentException($"The connection string is not valid: {e.Message}", "connectionString", e);
+        }
+
+        var pairs = new List<KeyValuePair<string, string>>(parser.Count);
+        foreach (string key in parser.Keys)
+            pairs.Add(new(key, Convert.ToString(parser[key], System.Globalization.CultureInfo.InvariantCulture) ?? ""));
+        return pairs;
+    }
+
+    /// <summary>libpq's rules: whitespace-separated <c>key = value</c>; a value may be single-quoted with <c>\'</c> and <c>\\</c> escapes.</summary>
+    static bool TrySplitLibpq(string text, out List<KeyValuePair<string, string>> pairs)
+    {
+        pairs = [];
+        var i = 0;
+        while (true)
+        {
+            while (i < text.Length && char.IsWhiteSpace(text[i]))
+                i++;
+            if (i == text.Length)
+                return pairs.Count > 0;
+
+            var keyStart = i;
+            while (i < text.Length && text[i] != '=' && !char.IsWhiteSpace(text[i]))
+                i++;
+            var key = text[keyStart..i];
+            while (i < text.Length && char.IsWhiteSpace(text[i]))
+                i++;
+            if (key.Length == 0 || i == text.Length || text[i] != '=')
+                return false;
+            i++;
+            while (i < text.Length && char.IsWhiteSpace(text[i]))
+                i++;
+
+            var value = new StringBuilder();
+            if (i < text.Length && text[i] == '\'')
+            {
+                i++;
+                var closed = false;
+                while (i < text.Length)
+                {
+                    var c = text[i++];
+                    if (c == '\\' && i < text.Length)
+                        value.Append(text[i++]);
+                    else if (c == '\'')
+                    {
+                        closed = true;
+                        break;
+                    }
+                    else
+                        value.Append(c);
+                }
+
+                if (!closed)
+                    throw new ArgumentException($"The connection string is not valid: the quoted value of '{key}' is not closed.", "connectionString");
+            }
+            else
+            {
+                while (i < text.Length && !char.IsWhiteSpace(text[i]))
+                {
+                    var c = text[i++];
+                    if (c == '\\' && i < text.Length)
+                        c = text[i++];
+                    value.Append(c);
+                }
+            }
+
+            pairs.Add(new(key, value.ToString()));
+        }
+    }
+
+    /// <summary><c>postgresql://[user[:password]@][host[:port][,…]][/dbname][?param=value&amp;…]</c>, percent-encoded.</summary>
+    static List<KeyValuePair<string, string>> SplitUri(string text)
+    {
+        var pairs = new List<KeyValuePair<string, string>>();
+        var rest = text[(text.IndexOf("://", StringComparison.Ordinal) + 3)..];
+
+        var query = "";
+        var q = rest.IndexOf('?');
+        if (q >= 0)
+        {
+            query = rest[(q + 1)..];
+            rest = rest[..q];
+        }
+
+        var slash = rest.IndexOf('/');
+        var authority = slash >= 0 ? rest[..slash] : rest;
+        var database = slash >= 0 ? rest[(slash + 1)..] : "";
+
+        var at = authority.LastIndexOf('@');
+        if (at >= 0)
+        {
+            var userInfo = authority[..at];
+            authority = authority[(at + 1)..];
+            var colon = userInfo.IndexOf(':');
+            var user = colon >= 0 ? userInfo[..colon] : userInfo;
+            if (user.Length > 0)
+                pairs.Add(new("user", Decode(user)));
+            if (colon >= 0)
+                pairs.Add(new("password", Decode(userInfo[(colon + 1)..])));
+        }
+
+        if (authority.Length > 0)
+        {
+            var hosts = new List<string>();
+            foreach (var hostPort in authority.Split(','))
+            {
+                if (hostPort.Length == 0)
+                    throw new ArgumentException("The connection URI is not valid: it has an empty host in its host list.", "connectionString");
+                hosts.Add(Decode(hostPort));
+            }
+
+            pairs.Add(new("host", string.Join(',', hosts)));
+        }
+
+        if (database.Length > 0)
+            pairs.Add(new("dbname", Decode(database)));
+
+        foreach (var parameter in query.Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var eq = parameter.IndexOf('=');
+            if (eq <= 0)
+                throw new ArgumentException($"The connection URI is not valid: its parameter '{Decode(parameter)}' has no value.", "connectionString");
+            pairs.Add(new(Decode(parameter[..eq]), Decode(parameter[(eq + 1)..])));
+        }
+
+        return pairs;
+    }
+
+    static string Decode(string s) => Uri.UnescapeDataString(s);
+}

@@ -1,0 +1,73 @@
+using System.Collections.Frozen;
+
+namespace BrightDb.Npgsql.ConnectionStrings;
+
+/// <summary>
+/// The keywords this driver owns, the libpq/psycopg2 names users bring from other drivers, and the rule that
+/// matches them: case, spaces, <c>_</c> and <c>-</c> are ignored, so <c>load_balance</c>, <c>Load Balance</c>
+/// and <c>LoadBalance</c> are one keyword.
+/// </summary>
+internal static class Keywords
+{
+    internal const string LoadBalanceHosts = "Load Balance Hosts";
+    internal const string TopologyKeys = "Topology Keys";
+    internal const string YBServersRefreshInterval = "YB Servers Refresh Interval";
+    internal const string FailedHostReconnectDelaySecs = "Failed Host Reconnect Delay Secs";
+    internal const string FallbackToTopologyKeysOnly = "Fallback To Topology Keys Only";
+
+    /// <summary>Our keywords, by normalized alias.</summary>
+    internal static readonly FrozenDictionary<string, string> Driver = new Dictionary<string, string>
+    {
+        ["loadbalancehosts"] = LoadBalanceHosts,
+        ["loadbalance"] = LoadBalanceHosts,
+        ["topologykeys"] = TopologyKeys,
+        ["ybserversrefreshinterval"] = YBServersRefreshInterval,
+        ["failedhostreconnectdelaysecs"] = FailedHostReconnectDelaySecs,
+        ["failedhostttlseconds"] = FailedHostReconnectDelaySecs,
+        ["fallbacktotopologykeysonly"] = FallbackToTopologyKeysOnly,
+    }.ToFrozenDictionary();
+
+    /// <summary>The canonical names of our keywords, in documentation order.</summary>
+    internal static readonly IReadOnlyList<string> DriverCanonical =
+        [LoadBalanceHosts, TopologyKeys, YBServersRefreshInterval, FailedHostReconnectDelaySecs, FallbackToTopologyKeysOnly];
+
+    /// <summary>
+    /// libpq (psycopg2) names whose Npgsql name differs by more than case, spaces, '_' and '-'.
+    /// Names that only differ by those (application_name, sslmode, …) are found by <see cref="NpgsqlKeywordNames"/>.
+    /// </summary>
+    internal static readonly FrozenDictionary<string, string> Libpq = new Dictionary<string, string>
+    {
+        ["dbname"] = "Database",
+        ["user"] = "Username",
+        ["connecttimeout"] = "Timeout",
+        ["sslcert"] = "SSL Certificate",
+        ["sslkey"] = "SSL Key",
+        ["sslrootcert"] = "Root Certificate",
+        ["sslpassword"] = "SSL Password",
+        ["targetsessionattrs"] = "Target Session Attributes",
+        ["keepalivesidle"] = "Tcp Keepalive Time",
+        ["keepalivesinterval"] = "Tcp Keepalive Interval",
+        ["clientencoding"] = "Client Encoding",
+        ["gssencmode"] = "GSS Encryption Mode",
+        ["hostaddr"] = "Host",
+    }.ToFrozenDictionary();
+
+    /// <summary>Keywords whose values are secrets: never echoed in an exception, a log line or <c>ToString()</c>.</summary>
+    internal static bool IsSecret(string canonicalKeyword) =>
+        Normalize(canonicalKeyword) is "password" or "sslpassword" or "psw" or "pwd";
+
+    /// <summary>Lower case without spaces, '_' or '-'.</summary>
+    internal static string Normalize(string keyword)
+    {
+        Span<char> buffer = keyword.Length <= 128 ? stackalloc char[keyword.Length] : new char[keyword.Length];
+        var n = 0;
+        foreach (var c in keyword)
+        {
+            if (c is ' ' or '_' or '-' or '\t')
+                continue;
+            buffer[n++] = char.ToLowerInvariant(c);
+        }
+
+        return new string(buffer[..n]);
+    }
+}

@@ -1,0 +1,338 @@
+using System.Data.Common;
+using BrightDb.Npgsql.Balancing;
+using BrightDb.Npgsql.ConnectionStrings;
+using BrightDb.Npgsql.DataSource;
+using BrightDb.Npgsql.Diagnostics;
+using BrightDb.Npgsql.Topology;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+
+namespace BrightDb.Npgsql;
+
+/// <summary>
+/// The pool and the balancer for one BrightDB cluster. It learns the cluster's servers from <c>yb_servers()</c>,
+/// keeps one Npgsql pool per server, and hands out real <see cref="NpgsqlConnection"/>s opened on the least-loaded
+/// eligible server, preferring the placements of <c>Topology Keys</c> and skipping servers that failed.
+/// </summary>
+/// <remarks>
+/// Create one per cluster and user and keep it for the application's lifetime, as with <see cref="NpgsqlDataSource"/>.
+/// All of its state (counts, pools, topology) is its own: two data sources never share anything.
+/// With <c>Load Balance Hosts=false</c> it is a thin wrapper over a plain Npgsql data source.
+/// </remarks>
+public sealed class BrightDbDataSource : DbDataSource
+{
+    static long _lastId;
+
+    readonly BrightDbSettings _settings;
+    readonly TimeProvider _time;
+    readonly ILoggerFactory _loggerFactory;
+    readonly ILogger _balancingLog;
+    readonly ILogger _failoverLog;
+    readonly Action<NpgsqlDataSourceBuilder>? _configureNpgsql;
+    readonly NpgsqlDataSource? _plain;
+    readonly TopologyManager? _cluster;
+    readonly long _reconnectDelayTicks;
+    int _disposed;
+
+    internal BrightDbDataSource(
+        BrightDbSettings settings, string? name, ILoggerFactory? loggerFactory, Action<NpgsqlDataSourceBuilder>? configureNpgsql, TimeProvider time)
+    {
+        _settings = settings;
+        _time = time;
+        _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _configureNpgsql = configureNpgsql;
+        Name = name ?? $"brightdb-{Interlocked.Increment(ref _lastId)}";
+        _balancingLog = _loggerFactory.CreateLogger(Log.BalancingCategory);
+        _failoverLog = _loggerFactory.CreateLogger(Log.FailoverCategory);
+        _reconnectDelayTicks = (long)(settings.ReconnectDelay.TotalSeconds * time.TimestampFrequency);
+
+        if (settings.LoadBalance == LoadBalanceMode.Disabled)
+        {
+            _plain = BuildNpgsql(settings.NpgsqlConnectionString(includePassword: true), Name);
+        }
+        else
+        {
+            _cluster = new TopologyManager(
+                settings, time, _loggerFactory.CreateLogger(Log.TopologyCategory), Name,
+                address => new ServerEndpoint(address, endpoint => BuildNpgsql(settings.ForServer(endpoint.Address.Host, endpoint.Address.Port), PoolName(endpoint))),
+                (old, @new) => TopologyChanged?.Invoke(this, new TopologyChangedEventArgs(old, @new)),
+                MarkDown);
+        }
+
+        DataSourceRegistry.Add(this);
+    }
+
+    /// <summary>Creates a data source from a connection string in ADO.NET, libpq or URI form.</summary>
+    /// <exception cref="ArgumentException">The string is malformed or holds an unknown keyword or an invalid value.</exception>
+    public static BrightDbDataSource Create(string connectionString) => new BrightDbDataSourceBuilder(connectionString).Build();
+
+    /// <summary>Creates a data source from keyword/value pairs (psycopg2's keyword-argument form).</summary>
+    /// <exception cref="ArgumentException">An unknown keyword or an invalid value.</exception>
+    public static BrightDbDataSource Create(IReadOnlyDictionary<string, object?> properties) => new BrightDbDataSourceBuilder(properties).Build();
+
+    /// <summary>The data source's name: it prefixes the name of each server's Npgsql pool, and tags logs and metrics.</summary>
+    public string Name { get; }
+
+    /// <summary>How connections are balanced.</summary>
+    public LoadBalanceMode LoadBalanceHosts => _settings.LoadBalance;
+
+    /// <summary>
+    /// An Npgsql connection string for the listed hosts, without this driver's keywords and without the password
+    /// (unless <c>Persist Security Info=true</c>), as <see cref="NpgsqlDataSource.ConnectionString"/>.
+    /// </summary>
+    public override string ConnectionString => _settings.NpgsqlConnectionString(includePassword: false);
+
+    /// <summary>The last snapshot learned from <c>yb_servers()</c>; <see langword="null"/> before the first connection or when balancing is off.</summary>
+    public ClusterTopology? Topology => _cluster?.Current?.Topology;
+
+    /// <summary>Raised after a refresh found a different set of servers. Handlers run on the refreshing thread: keep them short.</summary>
+    public event EventHandler<TopologyChangedEventArgs>? TopologyChanged;
+
+    /// <summary>Raised when a server that was up fails and is skipped for <c>Failed Host Reconnect Delay Secs</c>.</summary>
+    public event EventHandler<ServerStatusEventArgs>? HostMarkedDown;
+
+    /// <summary>Raised when a server that was marked down answers again.</summary>
+    public event EventHandler<ServerStatusEventArgs>? HostMarkedUp;
+
+    /// <summary>
+    /// Creates a closed connection to a server chosen now by the balancer. Prefer <see cref="OpenConnection"/> and
+    /// <see cref="OpenConnectionAsync"/>, which choose and count in one step; a connection created here is counted when opened.
+    /// </summary>
+    public new NpgsqlConnection CreateConnection()
+    {
+        ThrowIfDisposed();
+        if (_plain is not null)
+            return _plain.CreateConnection();
+
+        var cluster = _cluster!;
+        ServerEndpoint endpoint;
+        if (cluster.Current is { } state
+            && ServerSelector.SelectAndReserve(state.Plan, _time, _reconnectDelayTicks, exclude: null, out _) is { } chosen)
+        {
+            chosen.Release();
+            endpoint = chosen;
+        }
+        else
+        {
+            // No snapshot yet: creating a connection does no I/O, so use the first listed host and learn the cluster meanwhile.
+            _ = cluster.RefreshAsync(CancellationToken.None).ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+            endpoint = ListedEndpoint();
+        }
+
+        var connection = endpoint.DataSource.CreateConnection();
+        connection.StateChange += endpoint.OnStateChange;
+        return connection;
+    }
+
+    ServerEndpoint ListedEndpoint()
+    {
+        var first = _settings.ListedHosts[0];
+        return _cluster!.AllEndpoints().FirstOrDefault(e => e.Address == first)
+               ?? throw new InvalidOperationException("The cluster is still being discovered; open a connection instead.");
+    }
+
+    /// <summary>Opens a connection on the least-loaded eligible server, failing over to the next one if it cannot be reached.</summary>
+    /// <exception cref="NpgsqlException">No eligible server could be reached; the message lists each server and why.</exception>
+    /// <exception cref="PostgresException">The server refused the connection (for example a wrong password).</exception>
+    public new NpgsqlConnection OpenConnection() => OpenCoreAsync(async: false, CancellationToken.None).GetAwaiter().GetResult();
+
+    /// <summary>Opens a connection on the least-loaded eligible server, failing over to the next one if it cannot be reached.</summary>
+    /// <exception cref="NpgsqlException">No eligible server could be reached; the message lists each server and why.</exception>
+    /// <exception cref="PostgresException">The server refused the connection (for example a wrong password).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; nothing is left counted.</exception>
+    public new ValueTask<NpgsqlConnection> OpenConnectionAsync(CancellationToken cancellationToken = default) => OpenCoreAsync(async: true, cancellationToken);
+
+    async ValueTask<NpgsqlConnection> OpenCoreAsync(bool async, CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        if (_plain is not null)
+            return async ? await _plain.OpenConnectionAsync(cancellationToken).ConfigureAwait(false) : _plain.OpenConnection();
+
+        var state = await _cluster!.GetStateAsync(async, cancellationToken).ConfigureAwait(false);
+        HashSet<ServerEndpoint>? tried = null;
+        List<(ServerEndpoint Server, Exception Error)>? failures = null;
+        while (true)
+        {
+            var isProbe = false;
+            var endpoint = TakeWarm(state) ?? ServerSelector.SelectAndReserve(state.Plan, _time, _reconnectDelayTicks, tried, out isProbe);
+            if (endpoint is null)
+                throw NoServerAvailable(state, failures);
+
+            if (_balancingLog.IsEnabled(LogLevel.Debug))
+                Log.ServerChosen(_balancingLog, endpoint.ToString(), Volatile.Read(ref endpoint.InUse) - 1);
+
+            NpgsqlConnection? connection = null;
+            try
+            {
+                connection = endpoint.DataSource.CreateConnection();
+                // Subscribed before opening: the open itself is then counted by the handler, and the reservation taken
+                // when choosing is released right after, so a break at any moment is counted down exactly once.
+                connection.StateChange += endpoint.OnStateChange;
+                if (async)
+                    await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+                else
+                    connection.Open();
+            }
+            catch (Exception e)
+            {
+                endpoint.Release();
+                if (connection is not null)
+                {
+                    connection.StateChange -= endpoint.OnStateChange;
+                    await connection.DisposeAsync().ConfigureAwait(false);
+                }
+
+                if (!FailureClassifier.IsServerUnavailable(e, cancellationToken))
+                {
+                    // The server answered (a wrong password, say): it is up, and the error is the application's to see.
+                    if (isProbe)
+                        MarkUp(endpoint);
+                    throw;
+                }
+
+                MarkDown(endpoint, e);
+                _cluster.RequestRefresh();
+                (tried ??= []).Add(endpoint);
+                (failures ??= []).Add((endpoint, e));
+                Log.FailingOver(_failoverLog, endpoint.ToString(), FailureClassifier.Describe(e));
+                DriverMetrics.FailedOver(Name, endpoint);
+                continue;
+            }
+
+            endpoint.Release();
+            if (isProbe)
+                MarkUp(endpoint);
+            DriverMetrics.Opened(Name, endpoint);
+            return connection;
+        }
+    }
+
+    ServerEndpoint? TakeWarm(ClusterState state)
+    {
+        if (_cluster!.TakeWarmEndpoint() is not { } warm || state.Plan.Groups.Length == 0 || !state.Plan.Groups[0].Contains(warm))
+            return null;
+        return warm.DownUntil == 0 && warm.TryReserve(0) ? warm : null;
+    }
+
+    void MarkDown(ServerEndpoint endpoint, Exception error)
+    {
+        var until = _time.GetTimestamp() + _reconnectDelayTicks;
+        if (!endpoint.MarkDown(until == 0 ? 1 : until, FailureClassifier.Describe(error)))
+            return;
+        Log.HostDown(_failoverLog, endpoint.ToString(), _settings.ReconnectDelay.TotalSeconds, FailureClassifier.Describe(error));
+        DriverMetrics.MarkedDown(Name, endpoint);
+        HostMarkedDown?.Invoke(this, new ServerStatusEventArgs(endpoint.Address.Host, endpoint.Address.Port, FailureClassifier.Describe(error)));
+    }
+
+    void MarkUp(ServerEndpoint endpoint)
+    {
+        if (!endpoint.MarkUp())
+            return;
+        Log.HostUp(_failoverLog, endpoint.ToString());
+        HostMarkedUp?.Invoke(this, new ServerStatusEventArgs(endpoint.Address.Host, endpoint.Address.Port, null));
+    }
+
+    NpgsqlException NoServerAvailable(ClusterState state, List<(ServerEndpoint Server, Exception Error)>? failures)
+    {
+        var reason = state.Plan.EmptyReason;
+        var parts = new List<string>();
+        if (failures is not null)
+            parts.AddRange(failures.Select(f => $"{f.Server}: {FailureClassifier.Describe(f.Error)}"));
+        foreach (var server in state.Plan.Candidates.Where(s => failures?.Any(f => f.Server == s) != true))
+            parts.Add($"{server}: skipped, marked down after: {server.LastFailure ?? "an earlier failure"}");
+
+        var message = reason is not null
+            ? $"No server to connect to: {reason}."
+            : _settings.FallbackToTopologyKeysOnly && _settings.TopologyKeys.Count > 0
+                ? $"No server matching Topology Keys '{string.Join(",", _settings.TopologyKeys)}' is available, and Fallback To Topology Keys Only is true. "
+                  + string.Join("; ", parts)
+                : $"No server of the cluster could be reached ({_settings.LoadBalance}). " + string.Join("; ", parts);
+        return new NpgsqlException(message, failures is { Count: 1 } ? failures[0].Error : failures is { Count: > 1 } ? new AggregateException(failures.Select(f => f.Error)) : null);
+    }
+
+    /// <summary>
+    /// Connections open on each server, by the server's host as the cluster reports it (<c>host:port</c> when two servers
+    /// share a host). Pooled, every physical connection counts, idle ones included, as the server sees them; unpooled,
+    /// every open connection. Servers of the current snapshot are listed even at 0; a server that left the cluster is
+    /// listed while connections to it remain.
+    /// </summary>
+    public IReadOnlyDictionary<string, int> GetHostToConnectionMap()
+    {
+        var map = new Dictionary<string, int>(StringComparer.Ordinal);
+        if (_cluster is null || Volatile.Read(ref _disposed) != 0)
+            return map;
+
+        var state = _cluster.Current;
+        var pools = _settings.Pooling ? NpgsqlPoolMetrics.ReadConnectionsByPool() : null;
+        foreach (var endpoint in _cluster.AllEndpoints())
+        {
+            var count = pools is null
+                ? Math.Max(0, Volatile.Read(ref endpoint.InUse))
+                : endpoint.DataSourceIfCreated is null ? 0 : pools.GetValueOrDefault(PoolName(endpoint));
+            var active = state is not null && state.Servers.Contains(endpoint);
+            if (active || count > 0)
+                map[endpoint.MapKey] = map.GetValueOrDefault(endpoint.MapKey) + count;
+        }
+
+        return map;
+    }
+
+    /// <summary>Reads <c>yb_servers()</c> now instead of waiting for the refresh interval.</summary>
+    /// <exception cref="InvalidOperationException">Balancing is off.</exception>
+    public async Task<ClusterTopology> RefreshTopologyAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        if (_cluster is null)
+            throw new InvalidOperationException("Load Balance Hosts is false: this data source does not discover the cluster.");
+        return (await _cluster.RefreshAsync(cancellationToken).ConfigureAwait(false)).Topology;
+    }
+
+    /// <summary>The servers of the current snapshot, for metrics.</summary>
+    internal IEnumerable<ServerEndpoint> ActiveEndpoints() => _cluster?.Current?.Servers ?? [];
+
+    string PoolName(ServerEndpoint endpoint) => $"{Name}/{endpoint.Address}";
+
+    NpgsqlDataSource BuildNpgsql(string connectionString, string name)
+    {
+        var builder = new NpgsqlDataSourceBuilder(connectionString) { Name = name };
+        builder.UseLoggerFactory(_loggerFactory);
+        _configureNpgsql?.Invoke(builder);
+        return builder.Build();
+    }
+
+    void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+
+    /// <inheritdoc />
+    protected override DbConnection CreateDbConnection() => CreateConnection();
+
+    /// <inheritdoc />
+    protected override DbConnection OpenDbConnection() => OpenConnection();
+
+    /// <inheritdoc />
+    protected override async ValueTask<DbConnection> OpenDbConnectionAsync(CancellationToken cancellationToken = default) =>
+        await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+            DisposeAsyncCore().AsTask().GetAwaiter().GetResult();
+        base.Dispose(disposing);
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask DisposeAsyncCore()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        DataSourceRegistry.Remove(this);
+        if (_plain is not null)
+            await _plain.DisposeAsync().ConfigureAwait(false);
+        if (_cluster is not null)
+            await _cluster.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"{nameof(BrightDbDataSource)} {Name} ({_settings.LoadBalance}, {string.Join(",", _settings.ListedHosts)})";
+}

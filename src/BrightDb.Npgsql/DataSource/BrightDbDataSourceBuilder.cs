@@ -1,0 +1,64 @@
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace BrightDb.Npgsql;
+
+/// <summary>
+/// Configures and builds a <see cref="BrightDbDataSource"/>, as <see cref="NpgsqlDataSourceBuilder"/> does for Npgsql.
+/// </summary>
+public sealed class BrightDbDataSourceBuilder
+{
+    Action<NpgsqlDataSourceBuilder>? _configureNpgsql;
+    ILoggerFactory? _loggerFactory;
+    TimeProvider _timeProvider = TimeProvider.System;
+
+    /// <summary>Creates a builder from a connection string in ADO.NET, libpq or URI form (or none, to fill <see cref="ConnectionStringBuilder"/>).</summary>
+    /// <exception cref="ArgumentException">The string is malformed or holds an unknown keyword or an invalid value.</exception>
+    public BrightDbDataSourceBuilder(string? connectionString = null)
+    {
+        ConnectionStringBuilder = connectionString is null ? new BrightDbConnectionStringBuilder() : new BrightDbConnectionStringBuilder(connectionString);
+    }
+
+    /// <summary>Creates a builder from keyword/value pairs (psycopg2's keyword-argument form).</summary>
+    /// <exception cref="ArgumentException">An unknown keyword or an invalid value.</exception>
+    public BrightDbDataSourceBuilder(IReadOnlyDictionary<string, object?> properties)
+    {
+        ConnectionStringBuilder = new BrightDbConnectionStringBuilder(properties);
+    }
+
+    /// <summary>The connection properties; change them before <see cref="Build"/>.</summary>
+    public BrightDbConnectionStringBuilder ConnectionStringBuilder { get; }
+
+    /// <summary>The data source's name (it prefixes each server's pool name and tags logs and metrics); generated when not set.</summary>
+    public string? Name { get; set; }
+
+    /// <summary>Sends the driver's logs, and Npgsql's, to <paramref name="loggerFactory"/>.</summary>
+    public BrightDbDataSourceBuilder UseLoggerFactory(ILoggerFactory? loggerFactory)
+    {
+        _loggerFactory = loggerFactory;
+        return this;
+    }
+
+    /// <summary>
+    /// Configures every per-server Npgsql data source (type mappings, plugins, callbacks, TLS settings, …).
+    /// Runs once per server, when its pool is created; several calls run in order.
+    /// </summary>
+    public BrightDbDataSourceBuilder ConfigureNpgsql(Action<NpgsqlDataSourceBuilder> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        _configureNpgsql += configure;
+        return this;
+    }
+
+    /// <summary>The clock of refresh intervals and reconnect delays; <see cref="TimeProvider.System"/> by default (tests pass a fake one).</summary>
+    public BrightDbDataSourceBuilder UseTimeProvider(TimeProvider timeProvider)
+    {
+        _timeProvider = timeProvider ?? throw new ArgumentNullException(nameof(timeProvider));
+        return this;
+    }
+
+    /// <summary>Builds the data source. No connection is made until the first open.</summary>
+    /// <exception cref="ArgumentException">The properties are inconsistent (no host, topology keys with balancing off, …).</exception>
+    public BrightDbDataSource Build() =>
+        new(ConnectionStrings.BrightDbSettings.From(ConnectionStringBuilder), Name, _loggerFactory, _configureNpgsql, _timeProvider);
+}

@@ -1,1 +1,0 @@
-namespace BrightDb.Npgsql; internal static class Placeholder { }

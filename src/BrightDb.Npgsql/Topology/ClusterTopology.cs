@@ -1,0 +1,36 @@
+namespace BrightDb.Npgsql;
+
+/// <summary>
+/// What a data source knows of its cluster at one moment: an immutable snapshot, replaced as a whole on every
+/// refresh, so that a reader never sees half of an update.
+/// </summary>
+public sealed class ClusterTopology
+{
+    /// <summary>Creates a snapshot.</summary>
+    public ClusterTopology(IReadOnlyList<ServerInfo> servers, DateTimeOffset retrievedAt, bool fromYbServers)
+    {
+        ArgumentNullException.ThrowIfNull(servers);
+        Servers = servers.ToArray();
+        RetrievedAt = retrievedAt;
+        FromYbServers = fromYbServers;
+    }
+
+    /// <summary>The servers, in the order <c>yb_servers()</c> returned them.</summary>
+    public IReadOnlyList<ServerInfo> Servers { get; }
+
+    /// <summary>When the snapshot was read.</summary>
+    public DateTimeOffset RetrievedAt { get; }
+
+    /// <summary>
+    /// <see langword="true"/> when the servers come from <c>yb_servers()</c>; <see langword="false"/> when the cluster
+    /// has no such function (a plain PostgreSQL server) and the listed hosts are used as they are.
+    /// </summary>
+    public bool FromYbServers { get; }
+
+    /// <summary>Whether two snapshots list the same servers with the same properties, in any order.</summary>
+    public bool SameServersAs(ClusterTopology? other) =>
+        other is not null && other.Servers.Count == Servers.Count && Servers.ToHashSet().SetEquals(other.Servers);
+
+    /// <inheritdoc />
+    public override string ToString() => $"{Servers.Count} server(s): {string.Join(", ", Servers)}";
+}

@@ -1,0 +1,316 @@
+using System.Diagnostics;
+using BrightDb.Npgsql.Balancing;
+using BrightDb.Npgsql.ConnectionStrings;
+using BrightDb.Npgsql.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace BrightDb.Npgsql.Topology;
+
+/// <summary>
+/// Owns what one data source knows of its cluster: the endpoints of every server seen, and the current snapshot.
+/// Only refreshes change them, and only one refresh runs at a time; readers take the snapshot with one volatile read.
+/// </summary>
+internal sealed class TopologyManager
+{
+    readonly BrightDbSettings _settings;
+    readonly TimeProvider _time;
+    readonly ILogger _log;
+    readonly string _dataSourceName;
+    readonly Func<HostAndPort, ServerEndpoint> _newEndpoint;
+    readonly Action<ClusterTopology?, ClusterTopology> _onChanged;
+    readonly Action<ServerEndpoint, Exception> _onServerFailed;
+    readonly CancellationTokenSource _lifetime = new();
+
+    /// <summary>Guards <see cref="_endpoints"/> and the installation of a new state; taken by refreshes only, never by opens.</summary>
+    readonly Lock _installLock = new();
+    readonly Dictionary<HostAndPort, ServerEndpoint> _endpoints = [];
+
+    ClusterState? _state;
+    Task<ClusterState>? _inflight;
+    long _refreshAt;
+    bool _warnedMissing;
+    ServerEndpoint? _warm;
+
+    internal TopologyManager(
+        BrightDbSettings settings, TimeProvider time, ILogger log, string dataSourceName,
+        Func<HostAndPort, ServerEndpoint> newEndpoint, Action<ClusterTopology?, ClusterTopology> onChanged,
+        Action<ServerEndpoint, Exception> onServerFailed)
+    {
+        _settings = settings;
+        _time = time;
+        _log = log;
+        _dataSourceName = dataSourceName;
+        _newEndpoint = newEndpoint;
+        _onChanged = onChanged;
+        _onServerFailed = onServerFailed;
+    }
+
+    /// <summary>The current state, or <see langword="null"/> before the first discovery.</summary>
+    internal ClusterState? Current => Volatile.Read(ref _state);
+
+    /// <summary>
+    /// The server whose pool holds the idle connection the first discovery used, handed once to the first open so that
+    /// a new data source's first connection costs one server connection, not two.
+    /// </summary>
+    internal ServerEndpoint? TakeWarmEndpoint() => Volatile.Read(ref _warm) is null ? null : Interlocked.Exchange(ref _warm, null);
+
+    /// <summary>Every endpoint ever created (active, removed, listed-only), for the map and for disposal.</summary>
+    internal ServerEndpoint[] AllEndpoints()
+    {
+        lock (_installLock)
+        {
+            return [.. _endpoints.Values];
+        }
+    }
+
+    /// <summary>
+    /// The state to open a connection with. A fresh-enough snapshot is returned at once; a stale one is returned too,
+    /// with a refresh started in the background. Only the first discovery (and an interval of 0) makes the caller wait.
+    /// </summary>
+    internal ValueTask<ClusterState> GetStateAsync(bool async, CancellationToken cancellationToken)
+    {
+        var state = Volatile.Read(ref _state);
+        if (state is not null && _settings.RefreshInterval > TimeSpan.Zero)
+        {
+            if (_time.GetTimestamp() >= Volatile.Read(ref _refreshAt))
+                StartRefresh(background: true);
+            return new ValueTask<ClusterState>(state);
+        }
+
+        return Wait(StartRefresh(background: false), async, cancellationToken);
+    }
+
+    /// <summary>Makes the next open start a refresh (after a server failed, the cluster may have changed).</summary>
+    internal void RequestRefresh() => Volatile.Write(ref _refreshAt, 0);
+
+    /// <summary>Refreshes now and waits for it.</summary>
+    internal Task<ClusterState> RefreshAsync(CancellationToken cancellationToken) => StartRefresh(background: false).WaitAsync(cancellationToken);
+
+    static async ValueTask<ClusterState> Wait(Task<ClusterState> task, bool async, CancellationToken cancellationToken)
+    {
+        if (async)
+            return await task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        // The synchronous open blocks here only for the first discovery, as Npgsql's own synchronous open blocks on I/O.
+        return task.GetAwaiter().GetResult();
+    }
+
+    Task<ClusterState> StartRefresh(bool background)
+    {
+        if (Volatile.Read(ref _inflight) is { } running)
+            return running;
+        var completion = new TaskCompletionSource<ClusterState>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (Interlocked.CompareExchange(ref _inflight, completion.Task, null) is { } other)
+            return other;
+
+        if (background)
+            ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.manager.RunRefreshAsync(s.completion), (manager: this, completion), preferLocal: false);
+        else
+            _ = RunRefreshAsync(completion);
+        return completion.Task;
+    }
+
+    async Task RunRefreshAsync(TaskCompletionSource<ClusterState> completion)
+    {
+        var started = _time.GetTimestamp();
+        try
+        {
+            var state = await DiscoverAsync(_lifetime.Token).ConfigureAwait(false);
+            DriverMetrics.Refreshed(_dataSourceName, success: true, _time.GetElapsedTime(started));
+            Volatile.Write(ref _inflight, null);
+            completion.SetResult(state);
+        }
+        catch (Exception e)
+        {
+            DriverMetrics.Refreshed(_dataSourceName, success: false, _time.GetElapsedTime(started));
+            var retry = RetryDelay();
+            Volatile.Write(ref _refreshAt, _time.GetTimestamp() + ToTimestamp(retry));
+            Volatile.Write(ref _inflight, null);
+            if (Volatile.Read(ref _state) is { } last && !_lifetime.IsCancellationRequested)
+            {
+                // A failed refresh keeps the last good topology: the cluster did not vanish because one query failed.
+                Log.RefreshFailed(_log, _dataSourceName, retry.TotalSeconds, FailureClassifier.Describe(e));
+                completion.SetResult(last);
+            }
+            else
+            {
+                completion.SetException(e);
+            }
+        }
+    }
+
+    TimeSpan RetryDelay()
+    {
+        var retry = _settings.ReconnectDelay > TimeSpan.Zero ? _settings.ReconnectDelay : TimeSpan.FromSeconds(1);
+        return _settings.RefreshInterval > TimeSpan.Zero && _settings.RefreshInterval < retry ? _settings.RefreshInterval : retry;
+    }
+
+    long ToTimestamp(TimeSpan span) => (long)(span.TotalSeconds * _time.TimestampFrequency);
+
+    /// <summary>Servers to ask, best first: known servers that are up, then the listed hosts, then servers marked down.</summary>
+    List<ServerEndpoint> ControlCandidates()
+    {
+        var now = _time.GetTimestamp();
+        var ordered = new List<ServerEndpoint>();
+        lock (_installLock)
+        {
+            if (Volatile.Read(ref _state) is { } state)
+                ordered.AddRange(state.Servers.Where(s => s.DownUntil == 0 && !s.Removed));
+            foreach (var listed in _settings.ListedHosts)
+            {
+                var endpoint = GetOrAddLocked(listed);
+                if (!ordered.Contains(endpoint))
+                    ordered.Add(endpoint);
+            }
+        }
+
+        // Servers marked down stay candidates, last: when everything seems down, asking costs little and may find it back.
+        return [.. ordered.Where(s => s.IsSelectable(now)), .. ordered.Where(s => !s.IsSelectable(now))];
+    }
+
+    ServerEndpoint GetOrAddLocked(HostAndPort address)
+    {
+        if (!_endpoints.TryGetValue(address, out var endpoint))
+            _endpoints[address] = endpoint = _newEndpoint(address);
+        return endpoint;
+    }
+
+    async Task<ClusterState> DiscoverAsync(CancellationToken cancellationToken)
+    {
+        var failures = new List<(ServerEndpoint Server, Exception Error)>();
+        IReadOnlySet<string>? given = null;
+        var timeoutSeconds = Math.Max(1, (int)_settings.ConnectTimeout.TotalSeconds);
+        foreach (var endpoint in ControlCandidates())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var started = _time.GetTimestamp();
+            try
+            {
+                IReadOnlyList<YbServersRow> rows;
+                var connection = endpoint.DataSource.CreateConnection();
+                await using (connection.ConfigureAwait(false))
+                {
+                    await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+                    try
+                    {
+                        rows = await YbServersQuery.RunAsync(connection, timeoutSeconds, async: true, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (PostgresException e) when (e.SqlState == YbServersQuery.UndefinedFunction)
+                    {
+                        if (!_warnedMissing)
+                        {
+                            _warnedMissing = true;
+                            Log.YbServersMissing(_log, endpoint.ToString(), _dataSourceName);
+                        }
+
+                        return Install(ListedHostsTopology(), endpoint);
+                    }
+                }
+
+                given ??= await YbServersParser.GivenAddressesAsync(_settings.ListedHosts, cancellationToken).ConfigureAwait(false);
+                var parsed = YbServersParser.Parse(rows, given);
+                if (parsed.Problems.Count > 0)
+                    Log.BadRows(_log, endpoint.ToString(), parsed.Problems.Count, string.Join("; ", parsed.Problems.Take(10)));
+                if (parsed.Servers.Count == 0)
+                    throw new NpgsqlException($"yb_servers() on {endpoint} returned no usable server.");
+
+                Log.Refreshed(_log, _dataSourceName, endpoint.ToString(), _time.GetElapsedTime(started).TotalMilliseconds);
+                return Install(new ClusterTopology(parsed.Servers, _time.GetUtcNow(), fromYbServers: true), endpoint);
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+            {
+                failures.Add((endpoint, e));
+                if (FailureClassifier.IsServerUnavailable(e, cancellationToken))
+                    _onServerFailed(endpoint, e);
+            }
+        }
+
+        // The server answered but refused us (a wrong password, a missing database): that is the application's error, as PostgreSQL said it.
+        if (failures.FirstOrDefault(f => f.Error is PostgresException p && !FailureClassifier.IsServerUnavailable(p, default)).Error is { } own)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(own);
+        throw new NpgsqlException(
+            "Could not learn the cluster's servers: no listed or known server answered. " +
+            string.Join("; ", failures.Select(f => $"{f.Server}: {FailureClassifier.Describe(f.Error)}")),
+            failures.Count == 1 ? failures[0].Error : new AggregateException(failures.Select(f => f.Error)));
+    }
+
+    ClusterTopology ListedHostsTopology() => new(
+        [.. _settings.ListedHosts.Select(h => new ServerInfo(h.Host, h.Port, ServerNodeType.Primary, null, null, null, null, null))],
+        _time.GetUtcNow(), fromYbServers: false);
+
+    ClusterState Install(ClusterTopology topology, ServerEndpoint via)
+    {
+        ClusterState? previous;
+        ClusterState next;
+        var removed = new List<ServerEndpoint>();
+        lock (_installLock)
+        {
+            previous = Volatile.Read(ref _state);
+            var servers = new ServerEndpoint[topology.Servers.Count];
+            for (var i = 0; i < servers.Length; i++)
+            {
+                var info = topology.Servers[i];
+                var endpoint = GetOrAddLocked(new HostAndPort(info.ConnectHost, info.Port));
+                endpoint.Info = info;
+                endpoint.Removed = false;
+                servers[i] = endpoint;
+            }
+
+            if (previous is not null)
+                removed.AddRange(previous.Servers.Except(servers));
+            foreach (var endpoint in removed)
+                endpoint.Removed = true;
+
+            // A host shared by two servers (several ports on one address) is shown with its port, otherwise the host alone.
+            var sharedHosts = servers.GroupBy(s => s.Address.Host, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1).Select(g => g.Key)
+                .ToHashSet(StringComparer.OrdinalIgnoreCase);
+            foreach (var endpoint in servers)
+                endpoint.MapKey = sharedHosts.Contains(endpoint.Address.Host) ? endpoint.Address.ToString() : endpoint.Address.Host;
+
+            var plan = SelectionPlan.Build(servers, _settings.LoadBalance, _settings.TopologyKeys, _settings.FallbackToTopologyKeysOnly);
+            next = new ClusterState(topology, plan, servers);
+            Volatile.Write(ref _refreshAt, _time.GetTimestamp() + ToTimestamp(_settings.RefreshInterval));
+            if (previous is null && servers.Contains(via))
+                Volatile.Write(ref _warm, via);
+            Volatile.Write(ref _state, next);
+        }
+
+        foreach (var endpoint in removed)
+        {
+            Log.ServerRemoved(_log, endpoint.ToString());
+            endpoint.ClearPool();
+        }
+
+        // The control connection to a listed address that is not a server of the snapshot would otherwise idle there.
+        if (!next.Servers.Contains(via))
+            via.ClearPool();
+
+        if (!topology.SameServersAs(previous?.Topology))
+        {
+            Log.TopologyChanged(_log, _dataSourceName, topology);
+            _onChanged(previous?.Topology, topology);
+        }
+
+        return next;
+    }
+
+    internal async ValueTask DisposeAsync()
+    {
+        await _lifetime.CancelAsync().ConfigureAwait(false);
+        if (Volatile.Read(ref _inflight) is { } running)
+        {
+            try
+            {
+                await running.ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // A refresh cut short by disposal has nothing to report.
+            }
+        }
+
+        foreach (var endpoint in AllEndpoints())
+            await endpoint.DisposeAsync().ConfigureAwait(false);
+        _lifetime.Dispose();
+    }
+}
