@@ -1,0 +1,97 @@
+using System.CommandLine;
+using BrightDb.LocalCluster;
+using Spectre.Console;
+
+namespace BmDevCtl;
+
+/// <summary>The bm-dev-ctl command line: parses, dispatches and maps outcomes to exit codes.</summary>
+internal static class Cli
+{
+    /// <summary>Runs one invocation. Usage errors exit 2, failures 1, success 0.</summary>
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    {
+        var context = new CliContext(CreateConsole(output), error);
+        var root = Build(context);
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var parseError in parse.Errors)
+            {
+                await error.WriteLineAsync($"error: {parseError.Message}");
+            }
+
+            await error.WriteLineAsync("Run 'bm-dev-ctl --help' for the commands and their options.");
+            return ExitCodes.Usage;
+        }
+
+        try
+        {
+            return await parse.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false }, cancellationToken);
+        }
+        catch (UsageException ex)
+        {
+            await error.WriteLineAsync($"error: {ex.Message}");
+            return ExitCodes.Usage;
+        }
+        catch (Exception ex) when (ex is CommandFailedException or LocalClusterException or InvalidOperationException or ArgumentException
+                                       or Npgsql.NpgsqlException or IOException or UnauthorizedAccessException)
+        {
+            await error.WriteLineAsync($"error: {ex.Message}");
+            return ExitCodes.Failure;
+        }
+        catch (OperationCanceledException)
+        {
+            await error.WriteLineAsync("error: cancelled.");
+            return ExitCodes.Failure;
+        }
+    }
+
+    private static IAnsiConsole CreateConsole(TextWriter output)
+    {
+        var redirected = !ReferenceEquals(output, Console.Out) || Console.IsOutputRedirected;
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(output),
+            Ansi = redirected ? AnsiSupport.No : AnsiSupport.Detect,
+            ColorSystem = redirected ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
+        });
+        if (redirected)
+        {
+            // Logs and pipes get the whole table instead of one wrapped at 80 columns.
+            console.Profile.Width = 240;
+        }
+
+        return console;
+    }
+
+    private static RootCommand Build(CliContext context)
+    {
+        var baseDir = new Option<string?>("--base_dir")
+        {
+            Description = $"The cluster's folder (default: {CliContext.DefaultBaseDirectory}).",
+            Recursive = true,
+        };
+        var root = new RootCommand("bm-dev-ctl: a local BrightDB (AiSQL) cluster made of PostgreSQL servers, for development and tests.");
+        root.Options.Add(baseDir);
+        root.Subcommands.Add(ClusterCommands.Create(context, baseDir));
+        root.Subcommands.Add(ClusterCommands.Destroy(context, baseDir));
+        root.Subcommands.Add(ClusterCommands.Status(context, baseDir));
+        root.Subcommands.Add(ClusterCommands.Conns(context, baseDir));
+        root.Subcommands.Add(ClusterCommands.YbServers(context, baseDir));
+        root.Subcommands.Add(NodeCommands.AddNode(context, baseDir));
+        root.Subcommands.Add(NodeCommands.Simple("remove_node", "Take a node out of the membership, stop it and delete its data.", context, baseDir,
+            (c, i, ct) => c.RemoveNodeAsync(i, ct), "removed"));
+        root.Subcommands.Add(NodeCommands.Simple("stop_node", "Stop a node cleanly; the membership (yb_servers) drops it.", context, baseDir,
+            (c, i, ct) => c.StopNodeAsync(i, ct), "stopped"));
+        root.Subcommands.Add(NodeCommands.Simple("start_node", "Start a stopped or killed node; the membership lists it again.", context, baseDir,
+            (c, i, ct) => c.StartNodeAsync(i, ct), "started"));
+        root.Subcommands.Add(NodeCommands.Simple("kill_node", "Crash a node (SIGKILL); the membership still lists it.", context, baseDir,
+            (c, i, ct) => c.KillNodeAsync(i, ct), "killed"));
+        root.Subcommands.Add(NodeCommands.Simple("pause_node", "Hang a node (SIGSTOP): connects are accepted, never answered.", context, baseDir,
+            (c, i, ct) => c.PauseNodeAsync(i, ct), "paused"));
+        root.Subcommands.Add(NodeCommands.Simple("resume_node", "Resume a paused node (SIGCONT).", context, baseDir,
+            (c, i, ct) => c.ResumeNodeAsync(i, ct), "resumed"));
+        root.Subcommands.Add(RpczServeCommand.Build(baseDir));
+        return root;
+    }
+}

@@ -1,0 +1,172 @@
+using System.CommandLine;
+using System.Diagnostics;
+using BrightDb.LocalCluster;
+using Spectre.Console;
+
+namespace BmDevCtl;
+
+/// <summary>Commands acting on the whole cluster.</summary>
+internal static class ClusterCommands
+{
+    /// <summary>yb-ctl's placement when none is given.</summary>
+    private const string DefaultPlacement = "cloud1.datacenter1.rack1";
+
+    public static Command Create(CliContext context, Option<string?> baseDir)
+    {
+        var rf = new Option<int>("--rf") { Description = "Replication factor (and the default number of nodes).", DefaultValueFactory = _ => 1 };
+        var placementInfo = new Option<string?>("--placement_info")
+        {
+            Description = "Comma-separated cloud.region.zone, one per node; when fewer than the nodes they are reused in turn.",
+        };
+        var numNodes = new Option<int?>("--num_nodes") { Description = "Number of nodes (default: --rf)." };
+        var port = new Option<int>("--port") { Description = "SQL port of every node.", DefaultValueFactory = _ => 2521 };
+        var addressBlock = new Option<int>("--address_block")
+        {
+            Description = "Node i listens on 127.0.<block>.i (default 0: 127.0.0.i).",
+            DefaultValueFactory = _ => 0,
+            Hidden = true,
+        };
+        var pgBinDir = new Option<string?>("--pg_bin_dir") { Description = "Folder of initdb, pg_ctl and postgres.", Hidden = true };
+        var command = new Command("create", "Create and start a cluster, and its rpcz pages on port 8100.")
+        {
+            rf, placementInfo, numNodes, port, addressBlock, pgBinDir,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var specs = PlanNodes(parse.GetValue(rf), parse.GetValue(numNodes), parse.GetValue(placementInfo));
+            var portValue = parse.GetValue(port);
+            if (portValue is < 1 or > 65535)
+            {
+                throw new UsageException($"--port {portValue} is not a TCP port.");
+            }
+
+            var block = parse.GetValue(addressBlock);
+            if (block is < 0 or > 255)
+            {
+                throw new UsageException($"--address_block {block} is not within 0..255.");
+            }
+
+            var directory = CliContext.ResolveBaseDirectory(parse.GetValue(baseDir));
+            if (LocalCluster.TryAttach(directory) is { } existing)
+            {
+                await existing.DisposeAsync();
+                throw new CommandFailedException($"A cluster already exists in {directory}. Destroy it first: bm-dev-ctl destroy");
+            }
+
+            var watch = Stopwatch.StartNew();
+            context.Console.WriteLine($"Creating a {specs.Count}-node cluster (rf {parse.GetValue(rf)}) in {directory} ...");
+            var cluster = await LocalCluster.StartAsync(new LocalClusterOptions
+            {
+                Nodes = specs,
+                Port = portValue,
+                BaseDirectory = directory,
+                AddressBlock = block,
+                PostgresBinDirectory = parse.GetValue(pgBinDir),
+                StartRpcz = false,
+            }, ct);
+            // The servers must outlive this process; rpcz is served by a detached process of our own.
+            cluster.Detach();
+            try
+            {
+                await RpczLauncher.StartAsync(cluster, ct);
+            }
+            catch
+            {
+                await cluster.DestroyAsync();
+                throw;
+            }
+
+            await Views.StatusAsync(context.Console, cluster, ct);
+            context.Console.WriteLine($"Cluster created in {watch.Elapsed.TotalSeconds:0.0} s. Connect with:");
+            context.Console.WriteLine($"  psql \"host={cluster.Nodes[0].Host} port={cluster.Nodes[0].Port} user=bigmath password={cluster.Password} dbname=bigmath\"");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    /// <summary>num_nodes defaults to rf; placements are reused in turn when fewer than the nodes (as yb-ctl does).</summary>
+    internal static IReadOnlyList<NodeSpec> PlanNodes(int rf, int? numNodes, string? placementInfo)
+    {
+        if (rf < 1)
+        {
+            throw new UsageException($"--rf {rf} must be at least 1.");
+        }
+
+        var count = numNodes ?? rf;
+        if (count < rf)
+        {
+            throw new UsageException($"--num_nodes {count} is less than --rf {rf}.");
+        }
+
+        if (count > 254)
+        {
+            throw new UsageException($"--num_nodes {count}: at most 254 nodes.");
+        }
+
+        var texts = placementInfo is null ? [DefaultPlacement] : placementInfo.Split(',').Select(p => p.Trim()).ToArray();
+        var placements = texts.Select(t => Placement.TryParse(t, out var p)
+            ? p
+            : throw new UsageException($"--placement_info: '{t}' is not of the form cloud.region.zone (e.g. aws.us-west.us-west-2a).")).ToList();
+        if (placements.Count > count)
+        {
+            throw new UsageException($"--placement_info lists {placements.Count} placements for {count} nodes: give at most one per node.");
+        }
+
+        return [.. Enumerable.Range(0, count).Select(i => new NodeSpec(placements[i % placements.Count]))];
+    }
+
+    public static Command Destroy(CliContext context, Option<string?> baseDir)
+    {
+        var command = new Command("destroy", "Stop every server and the rpcz pages, and delete the cluster's data.");
+        command.SetAction(async (parse, ct) =>
+        {
+            var directory = CliContext.ResolveBaseDirectory(parse.GetValue(baseDir));
+            var cluster = CliContext.Attach(directory);
+            var watch = Stopwatch.StartNew();
+            await cluster.DestroyAsync();
+            context.Console.WriteLine($"Cluster in {directory} destroyed ({watch.Elapsed.TotalSeconds:0.0} s).");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    public static Command Status(CliContext context, Option<string?> baseDir)
+    {
+        var command = new Command("status", "Show the nodes: address, placement, type, state and client connections.");
+        command.SetAction(async (parse, ct) =>
+        {
+            await using var cluster = CliContext.Attach(CliContext.ResolveBaseDirectory(parse.GetValue(baseDir)));
+            await Views.StatusAsync(context.Console, cluster, ct);
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    public static Command Conns(CliContext context, Option<string?> baseDir)
+    {
+        var command = new Command("conns", "Client connections per node, from each node's pg_stat_activity.");
+        command.SetAction(async (parse, ct) =>
+        {
+            await using var cluster = CliContext.Attach(CliContext.ResolveBaseDirectory(parse.GetValue(baseDir)));
+            await Views.ConnectionsAsync(context.Console, cluster, ct);
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    public static Command YbServers(CliContext context, Option<string?> baseDir)
+    {
+        var node = new Option<int>("--node") { Description = "The node to ask (default 1).", DefaultValueFactory = _ => 1 };
+        var command = new Command("yb_servers", "Show what select * from yb_servers() returns on a node (as user bigmath).") { node };
+        command.SetAction(async (parse, ct) =>
+        {
+            await using var cluster = CliContext.Attach(CliContext.ResolveBaseDirectory(parse.GetValue(baseDir)));
+            var index = parse.GetValue(node);
+            var target = CliContext.ExistingNode(cluster, index);
+            var rows = await cluster.QueryYbServersAsync(index, ct);
+            Views.YbServers(context.Console, target, rows);
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,59 @@
+using System.CommandLine;
+using BrightDb.LocalCluster;
+using Spectre.Console;
+
+namespace BmDevCtl;
+
+/// <summary>Commands acting on one node of the cluster.</summary>
+internal static class NodeCommands
+{
+    public static Command AddNode(CliContext context, Option<string?> baseDir)
+    {
+        var placement = new Option<string?>("--placement_info")
+        {
+            Description = "The new node's cloud.region.zone (default: node 1's placement).",
+        };
+        var nodeType = new Option<string>("--node_type")
+        {
+            Description = "primary or read_replica.",
+            DefaultValueFactory = _ => "primary",
+        };
+        nodeType.AcceptOnlyFromAmong("primary", "read_replica");
+        var command = new Command("add_node", "Add a node (index = largest index + 1) and put it in the membership.") { placement, nodeType };
+        command.SetAction(async (parse, ct) =>
+        {
+            var text = parse.GetValue(placement);
+            Placement? parsed = null;
+            if (text is not null)
+            {
+                parsed = Placement.TryParse(text, out var p) ? p : throw new UsageException($"--placement_info '{text}' is not of the form cloud.region.zone.");
+            }
+
+            var type = parse.GetValue(nodeType) == "read_replica" ? NodeType.ReadReplica : NodeType.Primary;
+            await using var cluster = CliContext.Attach(CliContext.ResolveBaseDirectory(parse.GetValue(baseDir)));
+            var first = cluster.Nodes.FirstOrDefault(n => n.State != NodeState.Removed) ?? cluster.Nodes[0];
+            var node = await cluster.AddNodeAsync(new NodeSpec(parsed ?? first.Placement, type), ct);
+            context.Console.WriteLine($"Added node {node.Index} at {node.Address} ({node.Placement}, {Views.NodeTypeText(node.Type)}).");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    /// <summary>A command taking one node index and running one cluster operation on it.</summary>
+    public static Command Simple(string name, string description, CliContext context, Option<string?> baseDir,
+        Func<LocalCluster, int, CancellationToken, Task> operation, string pastTense)
+    {
+        var index = new Argument<int>("node_index") { Description = "The node's index (1 for the first node)." };
+        var command = new Command(name, description) { index };
+        command.SetAction(async (parse, ct) =>
+        {
+            var i = parse.GetValue(index);
+            await using var cluster = CliContext.Attach(CliContext.ResolveBaseDirectory(parse.GetValue(baseDir)));
+            var node = CliContext.ExistingNode(cluster, i);
+            await operation(cluster, i, ct);
+            context.Console.WriteLine($"Node {i} ({node.Address}) {pastTense}.");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+}
