@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The main job: the seed's tutorial on a local 3-node cluster. Creates the cluster, shows its status, what yb_servers()
+# returns on each node and each node's rpcz page, then destroys it. Safe to run twice: a cluster left behind by an
+# interrupted run is destroyed first, and the cluster is destroyed on exit whatever happens.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+./scripts/ensure-prereqs.sh
+
+ctl=./bin/bm-dev-ctl
+placements="aws.us-west.us-west-2a,aws.us-west.us-west-2a,aws.us-west.us-west-2b"
+
+if $ctl status >/dev/null 2>&1; then
+  echo "== destroying the cluster left by a previous run"
+  $ctl destroy
+fi
+trap '$ctl destroy >/dev/null 2>&1 || true' EXIT
+
+echo "== 1. create a 3-node cluster, replication factor 3"
+echo "\$ $ctl create --rf 3 --placement_info \"$placements\""
+$ctl create --rf 3 --placement_info "$placements"
+
+echo
+echo "== cluster status"
+$ctl status
+
+for node in 1 2 3; do
+  echo
+  echo "== yb_servers() as seen from node $node"
+  $ctl yb_servers --node "$node"
+done
+
+echo
+echo "== rpcz: each node lists its client connections at http://<host>:8100/rpcz"
+psql "host=127.0.0.3 port=2521 user=bigmath password=bigmath dbname=bigmath application_name=tutorial" \
+  -qAtc "select pg_sleep(3)" >/dev/null &
+held=$!
+sleep 1
+for node in 1 2 3; do
+  echo "\$ curl -s http://127.0.0.$node:8100/rpcz"
+  curl -s "http://127.0.0.$node:8100/rpcz"
+done
+wait "$held" || true
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Driver tutorial steps go here: open 30 connections with Load Balance=true (10/10/10 per node), then with
+# Topology Keys=aws.us-west.us-west-2a (15/15/0), checking each node's rpcz page and the driver's own counts.
+# ---------------------------------------------------------------------------------------------------------------------
+
+echo
+echo "== 4. clean up"
+echo "\$ $ctl destroy"
+$ctl destroy
+trap - EXIT
