@@ -1,0 +1,84 @@
+using System.Data.Common;
+using BrightDb.Npgsql;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+// Extension methods on IServiceCollection live in its namespace, so that they are found without a using directive.
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>
+/// Registers a <see cref="BrightDbDataSource"/> and its connections in an <see cref="IServiceCollection"/>, following
+/// the conventions of Npgsql's <c>AddNpgsqlDataSource</c>.
+/// </summary>
+public static class BrightDbServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers a <see cref="BrightDbDataSource"/> (also as <see cref="DbDataSource"/>) and connections created from it
+    /// (<see cref="NpgsqlConnection"/> and <see cref="DbConnection"/>). The data source takes the container's
+    /// <see cref="ILoggerFactory"/>, when one is registered, before <paramref name="configure"/> runs.
+    /// </summary>
+    /// <remarks>
+    /// A connection resolved from the container is created with <see cref="BrightDbDataSource.CreateConnection"/>:
+    /// closed, its server chosen by the balancer when it is created, and counted once it is opened. Resolving
+    /// <see cref="BrightDbDataSource"/> and calling <see cref="BrightDbDataSource.OpenConnectionAsync"/> chooses and counts in
+    /// one step, and is the better choice when the code can take the data source. A service already registered for one of
+    /// these types (under the same key) is left as it is.
+    /// </remarks>
+    /// <param name="services">The collection to add the services to.</param>
+    /// <param name="connectionString">A connection string in ADO.NET, libpq or URI form, with this driver's keywords.</param>
+    /// <param name="configure">Further configuration of the data source (name, Npgsql settings, time provider), or <see langword="null"/>.</param>
+    /// <param name="connectionLifetime">The lifetime of <see cref="NpgsqlConnection"/> and <see cref="DbConnection"/>; transient by default.</param>
+    /// <param name="dataSourceLifetime">The lifetime of <see cref="BrightDbDataSource"/> and <see cref="DbDataSource"/>; singleton by default.</param>
+    /// <param name="serviceKey">
+    /// When not <see langword="null"/>, every service is registered as a keyed service under this key (resolve them with
+    /// <c>[FromKeyedServices(key)]</c> or <c>GetRequiredKeyedService</c>), so that several clusters can be registered.
+    /// </param>
+    /// <returns><paramref name="services"/>, to chain further calls.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="services"/> or <paramref name="connectionString"/> is <see langword="null"/>.</exception>
+    public static IServiceCollection AddBrightDbDataSource(
+        this IServiceCollection services,
+        string connectionString,
+        Action<BrightDbDataSourceBuilder>? configure = null,
+        ServiceLifetime connectionLifetime = ServiceLifetime.Transient,
+        ServiceLifetime dataSourceLifetime = ServiceLifetime.Singleton,
+        object? serviceKey = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(connectionString);
+
+        if (serviceKey is null)
+        {
+            services.TryAdd(new ServiceDescriptor(
+                typeof(BrightDbDataSource), sp => Build(sp, connectionString, configure), dataSourceLifetime));
+            services.TryAdd(new ServiceDescriptor(
+                typeof(DbDataSource), sp => sp.GetRequiredService<BrightDbDataSource>(), dataSourceLifetime));
+            services.TryAdd(new ServiceDescriptor(
+                typeof(NpgsqlConnection), sp => sp.GetRequiredService<BrightDbDataSource>().CreateConnection(), connectionLifetime));
+            services.TryAdd(new ServiceDescriptor(
+                typeof(DbConnection), sp => sp.GetRequiredService<NpgsqlConnection>(), connectionLifetime));
+        }
+        else
+        {
+            services.TryAdd(new ServiceDescriptor(
+                typeof(BrightDbDataSource), serviceKey, (sp, _) => Build(sp, connectionString, configure), dataSourceLifetime));
+            services.TryAdd(new ServiceDescriptor(
+                typeof(DbDataSource), serviceKey, (sp, key) => sp.GetRequiredKeyedService<BrightDbDataSource>(key), dataSourceLifetime));
+            services.TryAdd(new ServiceDescriptor(
+                typeof(NpgsqlConnection), serviceKey,
+                (sp, key) => sp.GetRequiredKeyedService<BrightDbDataSource>(key).CreateConnection(), connectionLifetime));
+            services.TryAdd(new ServiceDescriptor(
+                typeof(DbConnection), serviceKey, (sp, key) => sp.GetRequiredKeyedService<NpgsqlConnection>(key), connectionLifetime));
+        }
+
+        return services;
+    }
+
+    static BrightDbDataSource Build(IServiceProvider services, string connectionString, Action<BrightDbDataSourceBuilder>? configure)
+    {
+        var builder = new BrightDbDataSourceBuilder(connectionString);
+        builder.UseLoggerFactory(services.GetService<ILoggerFactory>());
+        configure?.Invoke(builder);
+        return builder.Build();
+    }
+}
