@@ -143,6 +143,13 @@ public sealed class BrightDbConnectionStringBuilder : DbConnectionStringBuilder
         set => this[Keywords.FallbackToTopologyKeysOnly] = value;
     }
 
+    /// <summary>
+    /// <c>Hedged Open Delay</c>: milliseconds (0 to 60000) an asynchronous open waits for a server to answer before it
+    /// also tries the next best server and takes whichever answers first; the slow server is skipped by other opens
+    /// meanwhile. 0 turns hedging off. Default 2000.
+    /// </summary>
+    public int HedgedOpenDelay { get => GetInt(Keywords.HedgedOpenDelay, DriverValues.DefaultHedgedOpenDelayMilliseconds); set => this[Keywords.HedgedOpenDelay] = value; }
+
     /// <summary>Npgsql's <c>Pooling</c>: whether each server's connections are pooled. Default true.</summary>
     public bool Pooling { get => Get("Pooling") is not { } v || bool.Parse(v); set => this["Pooling"] = value; }
 

@@ -19,6 +19,7 @@ internal sealed class BrightDbSettings
     internal TimeSpan RefreshInterval { get; private init; }
     internal TimeSpan ReconnectDelay { get; private init; }
     internal bool FallbackToTopologyKeysOnly { get; private init; }
+    internal TimeSpan HedgedOpenDelay { get; private init; }
     internal IReadOnlyList<HostAndPort> ListedHosts { get; }
 
     /// <summary>Npgsql's settings without Host and Port; never handed out as is (it holds the password).</summary>
@@ -106,6 +107,7 @@ internal sealed class BrightDbSettings
             RefreshInterval = TimeSpan.FromSeconds(source.YBServersRefreshInterval),
             ReconnectDelay = TimeSpan.FromSeconds(source.FailedHostReconnectDelaySecs),
             FallbackToTopologyKeysOnly = source.FallbackToTopologyKeysOnly,
+            HedgedOpenDelay = TimeSpan.FromMilliseconds(source.HedgedOpenDelay),
         };
     }
 }

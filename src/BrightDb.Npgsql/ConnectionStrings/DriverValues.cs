@@ -9,6 +9,8 @@ internal static class DriverValues
     internal const int MaxRefreshIntervalSeconds = 600;
     internal const int DefaultReconnectDelaySeconds = 5;
     internal const int MaxReconnectDelaySeconds = 60;
+    internal const int DefaultHedgedOpenDelayMilliseconds = 2000;
+    internal const int MaxHedgedOpenDelayMilliseconds = 60000;
 
     internal static void Validate(string canonical, string value)
     {
@@ -29,6 +31,9 @@ internal static class DriverValues
                 break;
             case Keywords.FallbackToTopologyKeysOnly:
                 ParseBool(value, canonical);
+                break;
+            case Keywords.HedgedOpenDelay:
+                ParseMilliseconds(value, canonical, MaxHedgedOpenDelayMilliseconds);
                 break;
         }
     }
@@ -74,5 +79,13 @@ internal static class DriverValues
             throw new ArgumentException(
                 $"Invalid value '{value}' for connection keyword '{keyword}'. Expected a whole number of seconds from 0 to {max}.", nameof(value));
         return seconds;
+    }
+
+    internal static int ParseMilliseconds(string value, string keyword, int max)
+    {
+        if (!int.TryParse(value.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var ms) || ms < 0 || ms > max)
+            throw new ArgumentException(
+                $"Invalid value '{value}' for connection keyword '{keyword}'. Expected a whole number of milliseconds from 0 (off) to {max}.", nameof(value));
+        return ms;
     }
 }

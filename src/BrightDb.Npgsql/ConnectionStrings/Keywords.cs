@@ -14,6 +14,7 @@ internal static class Keywords
     internal const string YBServersRefreshInterval = "YB Servers Refresh Interval";
     internal const string FailedHostReconnectDelaySecs = "Failed Host Reconnect Delay Secs";
     internal const string FallbackToTopologyKeysOnly = "Fallback To Topology Keys Only";
+    internal const string HedgedOpenDelay = "Hedged Open Delay";
 
     /// <summary>Our keywords, by normalized alias.</summary>
     internal static readonly FrozenDictionary<string, string> Driver = new Dictionary<string, string>
@@ -25,11 +26,13 @@ internal static class Keywords
         ["failedhostreconnectdelaysecs"] = FailedHostReconnectDelaySecs,
         ["failedhostttlseconds"] = FailedHostReconnectDelaySecs,
         ["fallbacktotopologykeysonly"] = FallbackToTopologyKeysOnly,
+        ["hedgedopendelay"] = HedgedOpenDelay,
+        ["hedgedopendelayms"] = HedgedOpenDelay,
     }.ToFrozenDictionary();
 
     /// <summary>The canonical names of our keywords, in documentation order.</summary>
     internal static readonly IReadOnlyList<string> DriverCanonical =
-        [LoadBalanceHosts, TopologyKeys, YBServersRefreshInterval, FailedHostReconnectDelaySecs, FallbackToTopologyKeysOnly];
+        [LoadBalanceHosts, TopologyKeys, YBServersRefreshInterval, FailedHostReconnectDelaySecs, FallbackToTopologyKeysOnly, HedgedOpenDelay];
 
     /// <summary>
     /// libpq (psycopg2) names whose Npgsql name differs by more than case, spaces, '_' and '-'.

@@ -150,63 +150,154 @@ public sealed class BrightDbDataSource : DbDataSource
             return async ? await _plain.OpenConnectionAsync(cancellationToken).ConfigureAwait(false) : _plain.OpenConnection();
 
         var state = await _cluster!.GetStateAsync(async, cancellationToken).ConfigureAwait(false);
-        HashSet<ServerEndpoint>? tried = null;
-        List<(ServerEndpoint Server, Exception Error)>? failures = null;
+        OpenFailures? failures = null;
         while (true)
         {
             var isProbe = false;
-            var endpoint = TakeWarm(state) ?? ServerSelector.SelectAndReserve(state.Plan, _time, _reconnectDelayTicks, tried, out isProbe);
+            var endpoint = TakeWarm(state) ?? ServerSelector.SelectAndReserve(state.Plan, _time, _reconnectDelayTicks, failures?.Tried, out isProbe);
             if (endpoint is null)
                 throw NoServerAvailable(state, failures);
 
             if (_balancingLog.IsEnabled(LogLevel.Debug))
                 Log.ServerChosen(_balancingLog, endpoint.ToString(), Volatile.Read(ref endpoint.InUse) - 1);
 
-            NpgsqlConnection? connection = null;
-            try
-            {
-                connection = endpoint.DataSource.CreateConnection();
-                // Subscribed before opening: the open itself is then counted by the handler, and the reservation taken
-                // when choosing is released right after, so a break at any moment is counted down exactly once.
-                connection.StateChange += endpoint.OnStateChange;
-                if (async)
-                    await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-                else
-                    connection.Open();
-            }
-            catch (Exception e)
-            {
-                endpoint.Release();
-                if (connection is not null)
-                {
-                    connection.StateChange -= endpoint.OnStateChange;
-                    await connection.DisposeAsync().ConfigureAwait(false);
-                }
+            var attempt = AttemptAsync(endpoint, isProbe, async, cancellationToken);
+            // A pooled open with an idle connection completes here, without any further allocation.
+            if (attempt.IsCompletedSuccessfully)
+                return attempt.Result;
 
-                if (!FailureClassifier.IsServerUnavailable(e, cancellationToken))
-                {
-                    // The server answered (a wrong password, say): it is up, and the error is the application's to see.
-                    if (isProbe)
-                        MarkUp(endpoint);
-                    throw;
-                }
-
-                MarkDown(endpoint, e);
-                _cluster.RequestRefresh();
-                (tried ??= []).Add(endpoint);
-                (failures ??= []).Add((endpoint, e));
-                Log.FailingOver(_failoverLog, endpoint.ToString(), FailureClassifier.Describe(e));
-                DriverMetrics.FailedOver(Name, endpoint);
+            failures ??= new OpenFailures();
+            if (async && _settings.HedgedOpenDelay > TimeSpan.Zero && !attempt.IsCompleted)
+            {
+                if (await HedgeAsync(endpoint, attempt.AsTask(), state, failures, cancellationToken).ConfigureAwait(false) is { } hedged)
+                    return hedged;
                 continue;
             }
 
-            endpoint.Release();
-            if (isProbe)
-                MarkUp(endpoint);
-            DriverMetrics.Opened(Name, endpoint);
-            return connection;
+            try
+            {
+                return await attempt.ConfigureAwait(false);
+            }
+            catch (Exception e) when (FailureClassifier.IsServerUnavailable(e, cancellationToken))
+            {
+                failures.Add(endpoint, e);
+            }
         }
     }
+
+    /// <summary>
+    /// One open on one server, already counted by the selector. The reservation is released whatever happens: on success
+    /// the StateChange handler has counted the open; on failure nothing stays counted, and a server that cannot be
+    /// reached is marked down.
+    /// </summary>
+    async ValueTask<NpgsqlConnection> AttemptAsync(ServerEndpoint endpoint, bool isProbe, bool async, CancellationToken cancellationToken)
+    {
+        NpgsqlConnection? connection = null;
+        try
+        {
+            connection = endpoint.DataSource.CreateConnection();
+            // Subscribed before opening: the open itself is then counted by the handler, and the reservation taken
+            // when choosing is released right after, so a break at any moment is counted down exactly once.
+            connection.StateChange += endpoint.OnStateChange;
+            if (async)
+                await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            else
+                connection.Open();
+        }
+        catch (Exception e)
+        {
+            endpoint.Release();
+            if (connection is not null)
+            {
+                connection.StateChange -= endpoint.OnStateChange;
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (FailureClassifier.IsServerUnavailable(e, cancellationToken))
+            {
+                MarkDown(endpoint, e);
+                _cluster!.RequestRefresh();
+                Log.FailingOver(_failoverLog, endpoint.ToString(), FailureClassifier.Describe(e));
+                DriverMetrics.FailedOver(Name, endpoint);
+            }
+            else if (isProbe)
+            {
+                // The server answered (a wrong password, say): it is up, and the error is the application's to see.
+                MarkUp(endpoint);
+            }
+
+            throw;
+        }
+
+        endpoint.Release();
+        // A server that answers is up, whether this open was its probe or it had been suspected of hanging.
+        if (endpoint.DownUntil != 0)
+            MarkUp(endpoint);
+        DriverMetrics.Opened(Name, endpoint);
+        return connection;
+    }
+
+    /// <summary>
+    /// The server has not answered within <c>Hedged Open Delay</c>: it may be hung (a paused process still accepts TCP).
+    /// It is marked down so that other opens avoid it, and the next best server is tried alongside; the first connection
+    /// to open wins and the other, if it opens later, is closed. Returns <see langword="null"/> when every attempt
+    /// failed because its server was unavailable (recorded in <paramref name="failures"/>).
+    /// </summary>
+    async Task<NpgsqlConnection?> HedgeAsync(
+        ServerEndpoint first, Task<NpgsqlConnection> firstAttempt, ClusterState state, OpenFailures failures, CancellationToken cancellationToken)
+    {
+        var pending = new List<(ServerEndpoint Server, Task<NpgsqlConnection> Attempt)> { (first, firstAttempt) };
+        using (var delayCancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            var delay = Task.Delay(_settings.HedgedOpenDelay, _time, delayCancellation.Token);
+            var winner = await Task.WhenAny(firstAttempt, delay).ConfigureAwait(false);
+            await delayCancellation.CancelAsync().ConfigureAwait(false);
+            if (winner == delay && !firstAttempt.IsCompleted && !cancellationToken.IsCancellationRequested)
+            {
+                MarkDown(first, new TimeoutException($"no answer within the hedged open delay of {_settings.HedgedOpenDelay.TotalMilliseconds} ms"));
+                _cluster!.RequestRefresh();
+                failures.Tried.Add(first);
+                if (ServerSelector.SelectAndReserve(state.Plan, _time, _reconnectDelayTicks, failures.Tried, out var isProbe) is { } second)
+                    pending.Add((second, AttemptAsync(second, isProbe, async: true, cancellationToken).AsTask()));
+            }
+        }
+
+        while (pending.Count > 0)
+        {
+            var done = await Task.WhenAny(pending.Select(p => p.Attempt)).ConfigureAwait(false);
+            var index = pending.FindIndex(p => p.Attempt == done);
+            var (server, attempt) = pending[index];
+            pending.RemoveAt(index);
+            if (attempt.IsCompletedSuccessfully)
+            {
+                foreach (var loser in pending)
+                    CloseWhenOpened(loser.Attempt);
+                return attempt.Result;
+            }
+
+            var error = attempt.Exception?.InnerException ?? new OperationCanceledException(cancellationToken);
+            if (!FailureClassifier.IsServerUnavailable(error, cancellationToken))
+            {
+                foreach (var loser in pending)
+                    CloseWhenOpened(loser.Attempt);
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+            }
+
+            failures.Add(server, error);
+        }
+
+        return null;
+    }
+
+    /// <summary>An attempt that lost a race: its connection, if it opens after all, is closed (which counts it down).</summary>
+    static void CloseWhenOpened(Task<NpgsqlConnection> attempt) =>
+        _ = attempt.ContinueWith(static t =>
+        {
+            if (t.IsCompletedSuccessfully)
+                t.Result.Dispose();
+            else
+                _ = t.Exception;
+        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
     ServerEndpoint? TakeWarm(ClusterState state)
     {
@@ -233,9 +324,10 @@ public sealed class BrightDbDataSource : DbDataSource
         HostMarkedUp?.Invoke(this, new ServerStatusEventArgs(endpoint.Address.Host, endpoint.Address.Port, null));
     }
 
-    NpgsqlException NoServerAvailable(ClusterState state, List<(ServerEndpoint Server, Exception Error)>? failures)
+    NpgsqlException NoServerAvailable(ClusterState state, OpenFailures? openFailures)
     {
         var reason = state.Plan.EmptyReason;
+        var failures = openFailures?.Errors;
         var parts = new List<string>();
         if (failures is not null)
             parts.AddRange(failures.Select(f => $"{f.Server}: {FailureClassifier.Describe(f.Error)}"));

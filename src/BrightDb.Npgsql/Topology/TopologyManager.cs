@@ -184,6 +184,7 @@ internal sealed class TopologyManager
         {
             cancellationToken.ThrowIfCancellationRequested();
             var started = _time.GetTimestamp();
+            var opened = false;
             try
             {
                 IReadOnlyList<YbServersRow> rows;
@@ -191,6 +192,7 @@ internal sealed class TopologyManager
                 await using (connection.ConfigureAwait(false))
                 {
                     await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+                    opened = true;
                     try
                     {
                         rows = await YbServersQuery.RunAsync(connection, timeoutSeconds, async: true, cancellationToken).ConfigureAwait(false);
@@ -220,7 +222,9 @@ internal sealed class TopologyManager
             catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
                 failures.Add((endpoint, e));
-                if (FailureClassifier.IsServerUnavailable(e, cancellationToken))
+                // Only a server that cannot be connected to is marked down: a slow or failing yb_servers() on a server
+                // that accepts connections says nothing about its ability to serve the application.
+                if (!opened && FailureClassifier.IsServerUnavailable(e, cancellationToken))
                     _onServerFailed(endpoint, e);
             }
         }
