@@ -30,6 +30,7 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
     private bool _destroyed;
     private YbServersBehavior _behavior = YbServersBehavior.Normal;
     private List<YbServersRow>? _override;
+    private Func<int, string?>? _extraNodeConfiguration;
 
     private LocalCluster(string baseDirectory, AddressPlan plan, string universeUuid, string password, bool ownsBaseDirectory,
         bool withYbServers, string binDirectory, TimeSpan startTimeout, AddressBlockLease lease, bool destroysOnDispose)
@@ -111,7 +112,11 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
             lease.Record(baseDirectory);
             var template = await TemplateDataDirectory.EnsureAsync(pg, options.WithYbServers, cancellationToken);
             cluster = new LocalCluster(baseDirectory, plan, Guid.NewGuid().ToString("N"), options.Password, owns, options.WithYbServers,
-                pg.BinDirectory, options.StartTimeout, lease, destroysOnDispose: true) { _pg = pg };
+                pg.BinDirectory, options.StartTimeout, lease, destroysOnDispose: true)
+            {
+                _pg = pg,
+                _extraNodeConfiguration = options.ExtraNodeConfiguration,
+            };
             for (var i = 0; i < options.Nodes.Count; i++)
             {
                 cluster._nodes.Add(cluster.NewNode(i + 1, options.Nodes[i]));
@@ -733,7 +738,8 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
 
     private async Task CreateAndStartAsync(PostgresInstallation pg, string template, LocalNode node, CancellationToken cancellationToken)
     {
-        await NodeServer.CreateAsync(pg, template, node, Path.Combine(BaseDirectory, ClusterFiles.MembershipFileName), cancellationToken);
+        await NodeServer.CreateAsync(pg, template, node, Path.Combine(BaseDirectory, ClusterFiles.MembershipFileName),
+            _extraNodeConfiguration?.Invoke(node.Index), cancellationToken);
         await NodeServer.StartAsync(pg, node, _startTimeout, cancellationToken);
     }
 

@@ -41,4 +41,7 @@ public sealed class LocalClusterOptions
 
     /// <summary>How long one server may take to start before the operation fails.</summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Extra postgresql.conf lines per node index (tests use it to make one node fail to start).</summary>
+    internal Func<int, string?>? ExtraNodeConfiguration { get; init; }
 }

@@ -8,7 +8,8 @@ internal static class NodeServer
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>Copies the template into the node's directory and writes the node's own settings.</summary>
-    public static async Task CreateAsync(PostgresInstallation pg, string templateData, LocalNode node, string membershipFile, CancellationToken cancellationToken)
+    public static async Task CreateAsync(PostgresInstallation pg, string templateData, LocalNode node, string membershipFile, string? extraConfiguration,
+        CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(node.Directory);
         pg.Account.Own(node.Directory);
@@ -24,6 +25,7 @@ internal static class NodeServer
             port = {node.Port.ToString(CultureInfo.InvariantCulture)}
             unix_socket_directories = ''
             cluster_name = 'bigmath-node-{node.Index.ToString(CultureInfo.InvariantCulture)}'
+            {extraConfiguration}
 
             """, cancellationToken);
         pg.Account.Own(config);
