@@ -1,0 +1,229 @@
+using System.Globalization;
+using System.Text.Json;
+using BmDevCtl;
+using BrightDb.LocalCluster.Internal;
+
+namespace BrightDb.LocalCluster.IntegrationTests;
+
+/// <summary>bm-dev-ctl run in-process: exit codes 0/1/2, messages, and that bad input changes nothing.</summary>
+public sealed class CliBadInputTests
+{
+    private readonly string _baseDir = Path.Combine(Path.GetTempPath(), $"cli-bad-{Guid.NewGuid():N}");
+
+    [Theory]
+    [InlineData("Unrecognized command or argument 'bogus'", "bogus")]
+    [InlineData("Unrecognized command or argument '--frobnicate'", "status", "--frobnicate")]
+    [InlineData("Required command was not provided", new string[0])]
+    [InlineData("abc", "kill_node", "abc")]
+    [InlineData("Required argument missing", "kill_node")]
+    [InlineData("weird", "add_node", "--node_type", "weird")]
+    [InlineData("not of the form cloud.region.zone", "create", "--rf", "3", "--placement_info", "aws.us-west")]
+    [InlineData("not of the form cloud.region.zone", "create", "--placement_info", "aws.us-west.2a,")]
+    [InlineData("3 placements for 2 nodes", "create", "--rf", "2", "--placement_info", "a.b.c,a.b.d,a.b.e")]
+    [InlineData("less than --rf", "create", "--rf", "3", "--num_nodes", "2")]
+    [InlineData("at least 1", "create", "--rf", "0")]
+    [InlineData("not a TCP port", "create", "--port", "70000")]
+    public async Task Usage_errors_exit_2_and_create_nothing(string expected, params string[] args)
+    {
+        var (code, _, error) = await CliRun.RunAsync([.. args, "--base_dir", _baseDir]);
+        Assert.Equal(2, code);
+        Assert.Contains(expected, error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(_baseDir));
+    }
+
+    [Theory]
+    [InlineData("status")]
+    [InlineData("destroy")]
+    [InlineData("conns")]
+    [InlineData("yb_servers")]
+    [InlineData("kill_node", "1")]
+    [InlineData("start_node", "2")]
+    [InlineData("add_node", "--placement_info", "a.b.c")]
+    public async Task Commands_without_a_cluster_fail_with_exit_1(params string[] args)
+    {
+        var (code, _, error) = await CliRun.RunAsync([.. args, "--base_dir", _baseDir]);
+        Assert.Equal(1, code);
+        Assert.Contains($"No cluster in {_baseDir}", error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(_baseDir));
+    }
+
+    [Fact]
+    public async Task Missing_postgres_binaries_fail_with_the_install_hint()
+    {
+        var (code, _, error) = await CliRun.RunAsync(
+            "create", "--rf", "1", "--base_dir", _baseDir, "--address_block", "251", "--pg_bin_dir", "/nonexistent/pg/bin");
+        Assert.Equal(1, code);
+        Assert.Contains("apt-get install -y postgresql", error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(_baseDir));
+    }
+
+    [Fact]
+    public async Task Help_exits_0()
+    {
+        var (code, output, _) = await CliRun.RunAsync("--help");
+        Assert.Equal(0, code);
+        foreach (var command in new[] { "create", "destroy", "status", "add_node", "remove_node", "stop_node", "start_node", "kill_node",
+                     "pause_node", "resume_node", "conns", "yb_servers" })
+        {
+            Assert.Contains(command, output, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain("rpcz-serve", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Placements_are_reused_in_turn_when_fewer_than_the_nodes()
+    {
+        var specs = ClusterCommands.PlanNodes(3, 5, "a.b.c, a.b.d");
+        Assert.Equal(["a.b.c", "a.b.d", "a.b.c", "a.b.d", "a.b.c"], specs.Select(s => s.Placement.ToString()));
+        Assert.Equal(3, ClusterCommands.PlanNodes(3, null, "a.b.c,a.b.c,a.b.d").Count);
+        Assert.Equal("cloud1.datacenter1.rack1", Assert.Single(ClusterCommands.PlanNodes(1, null, null)).Placement.ToString());
+    }
+}
+
+/// <summary>The whole CLI on one cluster of its own (an address block held by this class, a private base directory).</summary>
+public sealed class CliClusterTests : IAsyncLifetime
+{
+    private readonly string _baseDir = Path.Combine(Path.GetTempPath(), $"cli-{Guid.NewGuid():N}");
+    private AddressBlockLease? _lease;
+
+    private int Block => _lease!.Block;
+
+    public async Task InitializeAsync() => _lease = await AddressBlockLease.AcquireAsync(2521, 8100, singleAddress: false, CancellationToken.None);
+
+    public async Task DisposeAsync()
+    {
+        // Only reached with a cluster left when an assertion failed half-way.
+        if (LocalCluster.TryAttach(_baseDir) is { } leftover)
+        {
+            await leftover.DestroyAsync();
+        }
+
+        _lease?.Dispose();
+    }
+
+    [Fact]
+    public async Task Create_operate_and_destroy_through_the_cli()
+    {
+        var created = await RunAsync("create", "--rf", "3", "--placement_info", "aws.us-west.us-west-2a,aws.us-west.us-west-2a,aws.us-west.us-west-2b");
+        Assert.Equal(0, created.Code);
+        Assert.Contains($"127.0.{Block}.3:2521", created.Output, StringComparison.Ordinal);
+        var rpczPid = DetachedRpcz.RunningPid(_baseDir);
+        Assert.NotNull(rpczPid);
+
+        var again = await RunAsync("create", "--rf", "1");
+        Assert.Equal(1, again.Code);
+        Assert.Contains("already exists", again.Error, StringComparison.Ordinal);
+
+        var cluster = LocalCluster.TryAttach(_baseDir)!;
+        Assert.Equal(Db.Hosts(cluster, 1, 2, 3), await Db.YbServerHostsAsync(cluster, 2));
+        var postmasters = cluster.Nodes.Select(n => NodeServer.PostmasterPid(n)!.Value).ToList();
+
+        // rpcz, served by the detached process, shows a connection held open by someone else.
+        await using (var held = Db.Connection(cluster.ConnectionString(3), applicationName: "held-by-test"))
+        {
+            await held.OpenAsync();
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            using var rpcz = JsonDocument.Parse(await http.GetStringAsync($"http://127.0.{Block}.3:8100/rpcz"));
+            var connection = Assert.Single(rpcz.RootElement.GetProperty("connections").EnumerateArray());
+            Assert.Equal("held-by-test", connection.GetProperty("application_name").GetString());
+            Assert.Equal("client backend", connection.GetProperty("backend_type").GetString());
+
+            var status = await RunAsync("status");
+            Assert.Equal(0, status.Code);
+            Assert.Matches(@$"│ 3\s+│ 127\.0\.{Block}\.3:2521\s+│ aws\.us-west\.us-west-2b\s+│ primary\s+│ running\s+│ 1 ", status.Output);
+            Assert.Contains("one loopback address per node", status.Output, StringComparison.Ordinal);
+
+            var conns = await RunAsync("conns");
+            Assert.Equal(0, conns.Code);
+            Assert.Matches(@$"│ 3\s+│ 127\.0\.{Block}\.3:2521\s+│ running\s+│ 1 ", conns.Output);
+        }
+
+        var yb = await RunAsync("yb_servers", "--node", "2");
+        Assert.Equal(0, yb.Code);
+        Assert.Contains("(3 rows)", yb.Output, StringComparison.Ordinal);
+        Assert.Contains("us-west-2b", yb.Output, StringComparison.Ordinal);
+
+        Assert.Equal(1, (await RunAsync("kill_node", "9")).Code);
+        Assert.Equal(1, (await RunAsync("yb_servers", "--node", "9")).Code);
+
+        await StepAsync(NodeState.Stopped, 3, "stop_node", "3");
+        Assert.Equal(Db.Hosts(cluster, 1, 2), await Db.YbServerHostsAsync(cluster, 1));
+        await StepAsync(NodeState.Running, 3, "start_node", "3");
+        Assert.Equal(Db.Hosts(cluster, 1, 2, 3), await Db.YbServerHostsAsync(cluster, 1));
+        await StepAsync(NodeState.Killed, 2, "kill_node", "2");
+        Assert.Equal(Db.Hosts(cluster, 1, 2, 3), await Db.YbServerHostsAsync(cluster, 1));
+        Assert.Equal(1, (await RunAsync("pause_node", "2")).Code);
+        await StepAsync(NodeState.Running, 2, "start_node", "2");
+        await StepAsync(NodeState.Paused, 2, "pause_node", "2");
+        Assert.Contains("paused (hung)", (await RunAsync("status")).Output, StringComparison.Ordinal);
+        await StepAsync(NodeState.Running, 2, "resume_node", "2");
+        Assert.Equal(1, await Db.ScalarAsync<int>(cluster.ConnectionString(2), "select 1"));
+
+        Assert.Equal(2, (await RunAsync("add_node", "--placement_info", "aws.us-east")).Code);
+        var add = await RunAsync("add_node", "--placement_info", "aws.us-east.us-east-1a", "--node_type", "read_replica");
+        Assert.Equal(0, add.Code);
+        Assert.Contains($"Added node 4 at 127.0.{Block}.4:2521", add.Output, StringComparison.Ordinal);
+        var rows = await LocalCluster.TryAttach(_baseDir)!.QueryYbServersAsync(1);
+        Assert.Equal("read_replica", Assert.Single(rows, r => r.Host == $"127.0.{Block}.4").NodeType);
+        using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) })
+        {
+            // The detached rpcz server follows added nodes (it re-reads the state every second).
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            string? page = null;
+            while (page is null && DateTime.UtcNow < deadline)
+            {
+                try
+                {
+                    page = await http.GetStringAsync($"http://127.0.{Block}.4:8100/rpcz");
+                }
+                catch (HttpRequestException)
+                {
+                    await Task.Delay(200);
+                }
+            }
+
+            Assert.NotNull(page);
+            Assert.Contains("\"connections\"", page, StringComparison.Ordinal);
+        }
+
+        await StepAsync(NodeState.Removed, 1, "remove_node", "1");
+        var current = LocalCluster.TryAttach(_baseDir)!;
+        Assert.Equal(Db.Hosts(current, 2, 3, 4), await Db.YbServerHostsAsync(current, 4));
+        Assert.Equal(1, (await RunAsync("stop_node", "1")).Code);
+
+        var destroy = await RunAsync("destroy");
+        Assert.Equal(0, destroy.Code);
+        Assert.False(Directory.Exists(_baseDir));
+        Assert.False(ProcessTable.IsAlive(rpczPid.Value), "the rpcz server survived destroy");
+        Assert.All(postmasters, pid => Assert.False(ProcessTable.IsAlive(pid), $"postmaster {pid} survived destroy"));
+        foreach (var i in new[] { 1, 2, 3, 4 })
+        {
+            Assert.True(AddressPlan.CanBind($"127.0.{Block}.{i}", 2521), $"something still listens on node {i}'s SQL port");
+            Assert.True(AddressPlan.CanBind($"127.0.{Block}.{i}", 8100), $"something still listens on node {i}'s rpcz port");
+        }
+
+        Assert.Equal(1, (await RunAsync("status")).Code);
+    }
+
+    private async Task StepAsync(NodeState expected, int node, params string[] args)
+    {
+        var result = await RunAsync(args);
+        Assert.True(result.Code == 0, $"{string.Join(' ', args)} exited {result.Code}: {result.Error}");
+        Assert.Equal(expected, LocalCluster.TryAttach(_baseDir)!.Node(node).State);
+    }
+
+    private Task<(int Code, string Output, string Error)> RunAsync(params string[] args) =>
+        CliRun.RunAsync([.. args, "--base_dir", _baseDir, .. args[0] == "create" ? new[] { "--address_block", Block.ToString(CultureInfo.InvariantCulture) } : []]);
+}
+
+internal static class CliRun
+{
+    public static async Task<(int Code, string Output, string Error)> RunAsync(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var code = await Cli.RunAsync(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+}
