@@ -53,7 +53,12 @@ internal sealed class BrightDbSettings
     {
         var b = new NpgsqlConnectionStringBuilder(NpgsqlTemplate.ConnectionString);
         if (!includePassword && !b.PersistSecurityInfo)
-            b.Remove("Password");
+        {
+            // Every secret, not only Password: SSL Password unlocks the client key.
+            foreach (var key in b.Keys.Where(Keywords.IsSecret).ToList())
+                b.Remove(key);
+        }
+
         return b;
     }
 

@@ -20,12 +20,22 @@ internal static class ConnectionStringForms
             || text.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase))
             return SplitUri(text);
 
-        // A semicolon never appears in a libpq string outside quotes, and ADO.NET keywords may contain spaces
-        // ("Load Balance Hosts=true"), so a string is libpq only when it has no ';' and splits into key=value tokens.
-        if (!text.Contains(';') && TrySplitLibpq(text, out var libpq))
-            return libpq;
-        return SplitAdo(text);
+        // A semicolon never appears in a libpq string outside a quoted value, and ADO.NET keywords may contain spaces
+        // ("Load Balance Hosts=true"), so a string is libpq when it splits into key=value tokens with no ';' outside quotes.
+        return SplitLibpq(text, out var libpq) switch
+        {
+            LibpqForm.Libpq => libpq,
+            LibpqForm.Ado => SplitAdo(text),
+            // Falling back to ADO.NET here would turn "host=h password=a b" into one keyword whose value holds the
+            // password, shown wherever that keyword is; so say what is wrong without echoing any value.
+            _ => throw new ArgumentException(
+                $"The connection string is not valid: after the value of '{libpq[^1].Key}' comes text that is not keyword=value. " +
+                "In the libpq form (keyword=value separated by spaces) a value holding spaces must be quoted, as in keyword='a b'.",
+                "connectionString"),
+        };
     }
+
+    enum LibpqForm { Libpq, Ado, Malformed }
 
     static List<KeyValuePair<string, string>> SplitAdo(string text)
     {
@@ -47,7 +57,7 @@ internal static class ConnectionStringForms
     }
 
     /// <summary>libpq's rules: whitespace-separated <c>key = value</c>; a value may be single-quoted with <c>\'</c> and <c>\\</c> escapes.</summary>
-    static bool TrySplitLibpq(string text, out List<KeyValuePair<string, string>> pairs)
+    static LibpqForm SplitLibpq(string text, out List<KeyValuePair<string, string>> pairs)
     {
         pairs = [];
         var i = 0;
@@ -56,7 +66,7 @@ internal static class ConnectionStringForms
             while (i < text.Length && char.IsWhiteSpace(text[i]))
                 i++;
             if (i == text.Length)
-                return pairs.Count > 0;
+                return pairs.Count > 0 ? LibpqForm.Libpq : LibpqForm.Ado;
 
             var keyStart = i;
             while (i < text.Length && text[i] != '=' && !char.IsWhiteSpace(text[i]))
@@ -64,8 +74,13 @@ internal static class ConnectionStringForms
             var key = text[keyStart..i];
             while (i < text.Length && char.IsWhiteSpace(text[i]))
                 i++;
+            if (key.Contains(';'))
+                return LibpqForm.Ado;
             if (key.Length == 0 || i == text.Length || text[i] != '=')
-                return false;
+            {
+                // "Load Balance Hosts=true" is one ADO.NET pair; "host=h password=a b" is a libpq string with an unquoted space.
+                return pairs.Count == 0 || text.Contains(';') ? LibpqForm.Ado : LibpqForm.Malformed;
+            }
             i++;
             while (i < text.Length && char.IsWhiteSpace(text[i]))
                 i++;
@@ -97,6 +112,8 @@ internal static class ConnectionStringForms
                 while (i < text.Length && !char.IsWhiteSpace(text[i]))
                 {
                     var c = text[i++];
+                    if (c == ';')
+                        return LibpqForm.Ado;
                     if (c == '\\' && i < text.Length)
                         c = text[i++];
                     value.Append(c);

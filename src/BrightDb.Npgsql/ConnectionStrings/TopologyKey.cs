@@ -46,7 +46,7 @@ internal readonly record struct TopologyKey(string Cloud, string Region, string?
         }
 
         var parts = placement.Split('.');
-        if (parts.Length != 3 || parts.Any(p => p.Trim().Length == 0))
+        if (parts.Length != 3 || parts.Any(p => p.Trim().Length == 0) || placement.Contains(':'))
             throw Invalid(keyword, whole, $"'{entry}', which is not of the form cloud.region.zone");
         var (cloud, region, zone) = (parts[0].Trim(), parts[1].Trim(), parts[2].Trim());
         if (cloud == "*" || region == "*")

@@ -1,0 +1,132 @@
+using BrightDb.Npgsql.ConnectionStrings;
+using Npgsql;
+
+namespace BrightDb.Npgsql.Tests;
+
+public class SettingsTests
+{
+    const string Full =
+        "Host=h1,h2:2522,[::1]:2523;Port=2521;Database=bigmath;Username=bigmath;Password=secret-pw;Load Balance Hosts=prefer-rr;" +
+        "Topology Keys=aws.us-west.us-west-2a:1,aws.us-west.*:2;YB Servers Refresh Interval=10;Failed Host Reconnect Delay Secs=3;" +
+        "Fallback To Topology Keys Only=true;Maximum Pool Size=7;Timeout=4;Application Name=app;SSL Password=ssl-secret";
+
+    static readonly string[] DriverWords =
+        ["topology", "yb servers", "reconnect", "fallback", "load balance", "loadbalance", "refresh", "hedged"];
+
+    static void AssertNoDriverKeyword(string connectionString)
+    {
+        foreach (var word in DriverWords)
+            Assert.DoesNotContain(word, connectionString, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void Settings_from_a_full_string()
+    {
+        var s = TestSupport.Settings(Full);
+        Assert.Equal(LoadBalanceMode.PreferReadReplica, s.LoadBalance);
+        Assert.Equal([new TopologyKey("aws", "us-west", "us-west-2a", 1), new TopologyKey("aws", "us-west", null, 2)], s.TopologyKeys);
+        Assert.Equal(TimeSpan.FromSeconds(10), s.RefreshInterval);
+        Assert.Equal(TimeSpan.FromSeconds(3), s.ReconnectDelay);
+        Assert.True(s.FallbackToTopologyKeysOnly);
+        Assert.Equal(7, s.MaxPoolSize);
+        Assert.Equal(TimeSpan.FromSeconds(4), s.ConnectTimeout);
+        Assert.Equal([new HostAndPort("h1", 2521), new HostAndPort("h2", 2522), new HostAndPort("::1", 2523)], s.ListedHosts);
+    }
+
+    [Theory]
+    [InlineData("h1", 2521)]
+    [InlineData("10.1.2.3", 2522)]
+    [InlineData("::1", 65535)]
+    public void ForServer_is_a_single_host_npgsql_string(string host, int port)
+    {
+        var text = TestSupport.Settings(Full).ForServer(host, port);
+        AssertNoDriverKeyword(text);
+        var npgsql = new NpgsqlConnectionStringBuilder(text);
+        Assert.Equal(host, npgsql.Host);
+        Assert.Equal(port, npgsql.Port);
+        Assert.Equal("secret-pw", npgsql.Password);
+        Assert.Equal("bigmath", npgsql.Database);
+        Assert.Equal("bigmath", npgsql.Username);
+        Assert.Equal(7, npgsql.MaxPoolSize);
+        Assert.Equal("app", npgsql.ApplicationName);
+        Assert.Null(npgsql.TargetSessionAttributes);
+        Assert.False(npgsql.LoadBalanceHosts);
+        using var ds = new NpgsqlDataSourceBuilder(text).Build();
+    }
+
+    [Fact]
+    public void NpgsqlConnectionString_lists_every_host_and_takes_the_password_only_when_asked()
+    {
+        var s = TestSupport.Settings(Full);
+        foreach (var includePassword in new[] { true, false })
+        {
+            var text = s.NpgsqlConnectionString(includePassword);
+            AssertNoDriverKeyword(text);
+            var npgsql = new NpgsqlConnectionStringBuilder(text);
+            Assert.Equal("h1:2521,h2:2522,[::1]:2523", npgsql.Host);
+            Assert.Equal(includePassword ? "secret-pw" : null, npgsql.Password);
+            Assert.Equal(includePassword, text.Contains("secret-pw", StringComparison.Ordinal));
+            using var ds = new NpgsqlDataSourceBuilder(text).Build();
+        }
+    }
+
+    [Theory]
+    [InlineData(Full)]
+    [InlineData("host=h1,h2 dbname=d user=u password=secret-pw load_balance=true topology_keys=a.b.c sslpassword=ssl-secret")]
+    [InlineData("postgresql://u:secret-pw@h1,h2/d?load_balance=only-primary&yb_servers_refresh_interval=0&sslpassword=ssl-secret")]
+    [InlineData("Host=h1;Password=secret-pw;Load Balance Hosts=false;SSL Password=ssl-secret")]
+    public void DataSource_connection_string_has_no_password_and_no_driver_keyword(string text)
+    {
+        using var ds = BrightDbDataSource.Create(text);
+        var cs = ds.ConnectionString;
+        Assert.DoesNotContain("secret-pw", cs, StringComparison.Ordinal);
+        Assert.DoesNotContain("ssl-secret", cs, StringComparison.Ordinal);
+        AssertNoDriverKeyword(cs);
+        Assert.StartsWith("h1", new NpgsqlConnectionStringBuilder(cs).Host, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void DataSource_from_a_dictionary()
+    {
+        using var ds = BrightDbDataSource.Create(new Dictionary<string, object?>
+        {
+            ["host"] = "127.0.0.1", ["port"] = "2521", ["user"] = "bigmath", ["password"] = "bigmath", ["dbname"] = "bigmath", ["load_balance"] = "True",
+        });
+        Assert.Equal(LoadBalanceMode.Any, ds.LoadBalanceHosts);
+        Assert.Null(ds.Topology);
+        Assert.DoesNotContain("bigmath;", ds.ConnectionString.Replace("Database=bigmath;", "", StringComparison.Ordinal).Replace("Username=bigmath;", "", StringComparison.Ordinal), StringComparison.Ordinal);
+        Assert.Null(new NpgsqlConnectionStringBuilder(ds.ConnectionString).Password);
+    }
+
+    [Fact]
+    public void Persist_security_info_keeps_the_password_as_npgsql_does()
+    {
+        using var ds = BrightDbDataSource.Create("Host=h;Password=secret-pw;Persist Security Info=true;Load Balance Hosts=true");
+        Assert.Equal("secret-pw", new NpgsqlConnectionStringBuilder(ds.ConnectionString).Password);
+    }
+
+    [Fact]
+    public void ToString_masks_passwords_and_keeps_the_rest()
+    {
+        var b = new BrightDbConnectionStringBuilder(Full);
+        var shown = b.ToString();
+        Assert.DoesNotContain("secret-pw", shown, StringComparison.Ordinal);
+        Assert.DoesNotContain("ssl-secret", shown, StringComparison.Ordinal);
+        Assert.Contains("***", shown, StringComparison.Ordinal);
+        var back = new BrightDbConnectionStringBuilder(shown);
+        Assert.Equal("***", back.Password);
+        Assert.Equal(b.TopologyKeys, back.TopologyKeys);
+        Assert.Equal(b.LoadBalanceHosts, back.LoadBalanceHosts);
+        Assert.Equal(b.Host, back.Host);
+    }
+
+    [Fact]
+    public void Builder_connection_string_round_trips()
+    {
+        var b = new BrightDbConnectionStringBuilder(Full);
+        var again = new BrightDbConnectionStringBuilder(b.ConnectionString);
+        Assert.Equal(b.Count, again.Count);
+        foreach (string key in b.Keys)
+            Assert.Equal(b[key], again[key]);
+    }
+}
