@@ -13,7 +13,7 @@ internal static class Views
     public static async Task StatusAsync(IAnsiConsole console, LocalCluster cluster, CancellationToken ct)
     {
         var counts = await CountsAsync(cluster, ct);
-        var table = new Table().Title($"BrightDB local cluster ({cluster.BaseDirectory})")
+        var table = new Table().Title(Markup.Escape($"BrightDB local cluster ({cluster.BaseDirectory})"))
             .AddColumns("node", "address", "cloud.region.zone", "node type", "state", "client connections", "rpcz");
         foreach (var node in cluster.Nodes.Where(n => n.State != NodeState.Removed))
         {
