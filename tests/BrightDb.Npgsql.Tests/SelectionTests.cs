@@ -1,0 +1,298 @@
+using BrightDb.Npgsql.Balancing;
+using Microsoft.Extensions.Time.Testing;
+using static BrightDb.Npgsql.Tests.TestSupport;
+
+namespace BrightDb.Npgsql.Tests;
+
+public class SelectionTests
+{
+    static readonly TimeSpan Delay = TimeSpan.FromSeconds(5);
+    readonly FakeTimeProvider _time = new();
+
+    long Window => (long)(Delay.TotalSeconds * _time.TimestampFrequency);
+
+    void MarkDown(ServerEndpoint e) => e.MarkDown(_time.GetTimestamp() + Window, "test");
+
+    static ServerEndpoint[] ThreeZones() =>
+        [Endpoint("a", placement: A), Endpoint("b", placement: B), Endpoint("c", placement: C)];
+
+    /// <summary>Picks <paramref name="n"/> connections and holds them all; returns the count per server.</summary>
+    int[] Pick(SelectionPlan plan, ServerEndpoint[] servers, int n)
+    {
+        for (var i = 0; i < n; i++)
+        {
+            var chosen = ServerSelector.SelectAndReserve(plan, _time, Window, null, out var probe);
+            Assert.NotNull(chosen);
+            Assert.False(probe);
+        }
+
+        return servers.Select(s => s.InUse).ToArray();
+    }
+
+    [Theory]
+    [InlineData("", 4, 4, 4)]
+    [InlineData("2a", 12, 0, 0)]
+    [InlineData("2a,2c", 6, 0, 6)]
+    [InlineData("2a,2b:1,2c:2", 6, 6, 0)]
+    [InlineData("2a:1,2b:2,2c:3", 12, 0, 0)]
+    [InlineData("aws.us-west.*,2b:1,2c:2", 4, 4, 4)]
+    [InlineData("aws.us-west.*:2,2b:1", 0, 12, 0)]
+    [InlineData("BAD.BAD.BAD:1,2b:2,2c:3", 0, 12, 0)]
+    [InlineData("BAD.BAD.BAD:1,2b:2,2c:2", 0, 6, 6)]
+    [InlineData("2c:10,2b:9", 0, 12, 0)]
+    [InlineData("AWS.US-WEST.US-WEST-2C", 0, 0, 12)]
+    [InlineData("aws.us-west.us-west-2a:2,aws.us-west.us-west-2a:1,2b:1", 6, 6, 0)]
+    [InlineData("gcp.us-west.*", 4, 4, 4)]
+    public void Topology_levels_on_three_zones(string keys, int a, int b, int c)
+    {
+        var servers = ThreeZones();
+        var plan = SelectionPlan.Build(servers, LoadBalanceMode.Any, Keys(ExpandKeys(keys)), topologyKeysOnly: false);
+        Assert.Equal([a, b, c], Pick(plan, servers, 12));
+    }
+
+    [Theory]
+    [InlineData("2a:1,2b:2,2c:3", "a", false, 0, 12, 0)]
+    [InlineData("2a:1,2b:2,2c:3", "ab", false, 0, 0, 12)]
+    [InlineData("2a,2c", "a", false, 0, 0, 12)]
+    [InlineData("2a", "a", false, 0, 6, 6)]
+    [InlineData("2a:1,2b:2", "a", true, 0, 12, 0)]
+    [InlineData("", "ab", false, 0, 0, 12)]
+    [InlineData("2a", "bc", true, 12, 0, 0)]
+    public void Fallback_when_preferred_servers_are_down(string keys, string down, bool keysOnly, int a, int b, int c)
+    {
+        var servers = ThreeZones();
+        foreach (var s in servers.Where(s => down.Contains(s.Address.Host, StringComparison.Ordinal)))
+            MarkDown(s);
+        var plan = SelectionPlan.Build(servers, LoadBalanceMode.Any, Keys(ExpandKeys(keys)), keysOnly);
+        Assert.Equal([a, b, c], Pick(plan, servers, 12));
+    }
+
+    [Theory]
+    [InlineData("2a")]
+    [InlineData("2a:1,2b:2")]
+    [InlineData("aws.us-west.*")]
+    public void Topology_keys_only_gives_nothing_when_the_matching_servers_are_down(string keys)
+    {
+        var servers = ThreeZones();
+        var plan = SelectionPlan.Build(servers, LoadBalanceMode.Any, Keys(ExpandKeys(keys)), topologyKeysOnly: true);
+        foreach (var s in plan.Candidates)
+            MarkDown(s);
+        Assert.Null(plan.EmptyReason);
+        Assert.Null(ServerSelector.SelectAndReserve(plan, _time, Window, null, out _));
+        Assert.All(servers, s => Assert.Equal(0, s.InUse));
+    }
+
+    [Theory]
+    [InlineData("BAD.BAD.BAD")]
+    [InlineData("aws.us-east.*:1,gcp.x.y:2")]
+    public void Topology_keys_only_with_no_match_has_no_candidates_and_says_why(string keys)
+    {
+        var servers = ThreeZones();
+        var plan = SelectionPlan.Build(servers, LoadBalanceMode.Any, Keys(keys), topologyKeysOnly: true);
+        Assert.Empty(plan.Groups);
+        Assert.Contains("Topology Keys", plan.EmptyReason, StringComparison.Ordinal);
+        Assert.Contains("Fallback To Topology Keys Only", plan.EmptyReason, StringComparison.Ordinal);
+        Assert.Null(ServerSelector.SelectAndReserve(plan, _time, Window, null, out _));
+    }
+
+    [Fact]
+    public void Groups_hold_each_endpoint_once_in_level_order()
+    {
+        var servers = ThreeZones().Append(Endpoint("d", placement: null)).ToArray();
+        var plan = SelectionPlan.Build(servers, LoadBalanceMode.Any, Keys(ExpandKeys("2c:3,2b:1,aws.us-west.*:2")), false);
+        Assert.Equal(["b", "ac", "d"], plan.Groups.Select(g => string.Concat(g.Select(s => s.Address.Host))));
+        Assert.Equal(servers.Length, plan.Candidates.Distinct().Count());
+    }
+
+    static ServerEndpoint[] Mixed() =>
+    [
+        Endpoint("p1", ServerNodeType.Primary, A), Endpoint("p2", ServerNodeType.Primary, B),
+        Endpoint("r1", ServerNodeType.ReadReplica, A), Endpoint("r2", ServerNodeType.ReadReplica, C),
+    ];
+
+    [Theory]
+    [InlineData(LoadBalanceMode.Any, "", 3, 3, 3, 3)]
+    [InlineData(LoadBalanceMode.Disabled, "", 3, 3, 3, 3)]
+    [InlineData(LoadBalanceMode.OnlyPrimary, "", 6, 6, 0, 0)]
+    [InlineData(LoadBalanceMode.OnlyReadReplica, "", 0, 0, 6, 6)]
+    [InlineData(LoadBalanceMode.PreferPrimary, "", 6, 6, 0, 0)]
+    [InlineData(LoadBalanceMode.PreferReadReplica, "", 0, 0, 6, 6)]
+    [InlineData(LoadBalanceMode.PreferPrimary, "p1,p2", 0, 0, 6, 6)]
+    [InlineData(LoadBalanceMode.PreferPrimary, "p1", 0, 12, 0, 0)]
+    [InlineData(LoadBalanceMode.PreferReadReplica, "r1,r2", 6, 6, 0, 0)]
+    [InlineData(LoadBalanceMode.PreferReadReplica, "r2", 0, 0, 12, 0)]
+    [InlineData(LoadBalanceMode.Any, "p1,r1", 0, 6, 0, 6)]
+    public void Node_types(LoadBalanceMode mode, string down, int p1, int p2, int r1, int r2)
+    {
+        var servers = Mixed();
+        foreach (var s in servers.Where(s => down.Split(',').Contains(s.Address.Host)))
+            MarkDown(s);
+        var plan = SelectionPlan.Build(servers, mode, [], false);
+        Assert.Equal([p1, p2, r1, r2], Pick(plan, servers, 12));
+    }
+
+    [Theory]
+    [InlineData(LoadBalanceMode.PreferPrimary, "2b", 0, 12, 0, 0)]       // primary before topology: p2 (2b), then p1
+    [InlineData(LoadBalanceMode.PreferReadReplica, "2c", 0, 0, 0, 12)]
+    [InlineData(LoadBalanceMode.OnlyReadReplica, "2b", 0, 0, 6, 6)]      // no rr in 2b: the rest of the rrs
+    [InlineData(LoadBalanceMode.Any, "2a", 6, 0, 6, 0)]
+    public void Node_types_with_topology_keys(LoadBalanceMode mode, string keys, int p1, int p2, int r1, int r2)
+    {
+        var servers = Mixed();
+        var plan = SelectionPlan.Build(servers, mode, Keys(ExpandKeys(keys)), false);
+        Assert.Equal([p1, p2, r1, r2], Pick(plan, servers, 12));
+    }
+
+    [Fact]
+    public void Prefer_primary_with_topology_keys_tries_every_primary_before_any_read_replica()
+    {
+        var servers = Mixed();
+        MarkDown(servers[1]); // p2, the preferred placement
+        var plan = SelectionPlan.Build(servers, LoadBalanceMode.PreferPrimary, Keys(ExpandKeys("2b")), false);
+        Assert.Equal([12, 0, 0, 0], Pick(plan, servers, 12));
+    }
+
+    [Theory]
+    [InlineData(LoadBalanceMode.OnlyPrimary, ServerNodeType.ReadReplica, "no primary")]
+    [InlineData(LoadBalanceMode.OnlyReadReplica, ServerNodeType.Primary, "no read replica")]
+    public void Only_a_missing_type_says_why(LoadBalanceMode mode, ServerNodeType present, string reason)
+    {
+        var servers = new[] { Endpoint("x", present, A), Endpoint("y", present, B) };
+        var plan = SelectionPlan.Build(servers, mode, [], false);
+        Assert.Empty(plan.Groups);
+        Assert.Contains(reason, plan.EmptyReason, StringComparison.Ordinal);
+        Assert.Null(ServerSelector.SelectAndReserve(plan, _time, Window, null, out _));
+    }
+
+    [Fact]
+    public void Only_type_with_every_server_of_it_down_gives_null_but_keeps_candidates()
+    {
+        var servers = Mixed();
+        MarkDown(servers[2]);
+        MarkDown(servers[3]);
+        var plan = SelectionPlan.Build(servers, LoadBalanceMode.OnlyReadReplica, [], false);
+        Assert.Null(plan.EmptyReason);
+        Assert.Null(ServerSelector.SelectAndReserve(plan, _time, Window, null, out _));
+    }
+
+    [Fact]
+    public void Empty_cluster_says_why()
+    {
+        var plan = SelectionPlan.Build([], LoadBalanceMode.Any, [], false);
+        Assert.Empty(plan.Groups);
+        Assert.Equal("the cluster reports no server", plan.EmptyReason);
+    }
+
+    [Fact]
+    public void Listed_host_without_info_is_used_by_any_but_not_by_node_type_modes()
+    {
+        var unknown = new ServerEndpoint(new("listed", 2521), _ => throw new InvalidOperationException());
+        var servers = new[] { unknown, Endpoint("p", ServerNodeType.Primary, A) };
+        Assert.Contains(unknown, SelectionPlan.Build(servers, LoadBalanceMode.Any, [], false).Candidates);
+        Assert.Contains(unknown, SelectionPlan.Build(servers, LoadBalanceMode.Any, Keys(A), false).Candidates);
+        Assert.DoesNotContain(unknown, SelectionPlan.Build(servers, LoadBalanceMode.Any, Keys(A), true).Candidates);
+        Assert.DoesNotContain(unknown, SelectionPlan.Build(servers, LoadBalanceMode.OnlyPrimary, [], false).Candidates);
+        Assert.DoesNotContain(unknown, SelectionPlan.Build(servers, LoadBalanceMode.PreferReadReplica, [], false).Candidates);
+    }
+
+    [Fact]
+    public void Fewest_connections_wins()
+    {
+        var servers = ThreeZones();
+        servers[0].InUse = 5;
+        servers[1].InUse = 2;
+        servers[2].InUse = 7;
+        var plan = SelectionPlan.Build(servers, LoadBalanceMode.Any, [], false);
+        Assert.Equal([5, 5, 7], Pick(plan, servers, 3));
+        Assert.Equal([7, 7, 7], Pick(plan, servers, 4));
+        Assert.Equal([8, 8, 8], Pick(plan, servers, 3));
+    }
+
+    [Fact]
+    public void Down_server_is_skipped_until_its_delay_is_over_then_probed_once()
+    {
+        var servers = ThreeZones();
+        var plan = SelectionPlan.Build(servers, LoadBalanceMode.Any, Keys(ExpandKeys("2a:1,2b:2")), false);
+        var a = servers[0];
+        MarkDown(a);
+
+        Assert.Same(servers[1], Select(out var probe));
+        Assert.False(probe);
+        _time.Advance(Delay - TimeSpan.FromMilliseconds(1));
+        Assert.Same(servers[1], Select(out probe));
+        Assert.False(probe);
+
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Same(a, Select(out probe));
+        Assert.True(probe);
+        Assert.Equal(1, a.InUse);
+
+        // While the probe runs, others skip the server, even once the delay would be over again.
+        Assert.Same(servers[1], Select(out probe));
+        Assert.False(probe);
+        _time.Advance(Delay - TimeSpan.FromMilliseconds(1));
+        Assert.Same(servers[1], Select(out probe));
+
+        // The probe failed: down again; the next probe comes after the delay.
+        a.Release();
+        MarkDown(a);
+        _time.Advance(Delay);
+        Assert.Same(a, Select(out probe));
+        Assert.True(probe);
+
+        // The probe succeeded: up, chosen normally.
+        Assert.True(a.MarkUp());
+        Assert.False(a.MarkUp());
+        Assert.Same(a, Select(out probe));
+        Assert.False(probe);
+        Assert.Equal(2, a.InUse);
+
+        ServerEndpoint? Select(out bool isProbe) => ServerSelector.SelectAndReserve(plan, _time, Window, null, out isProbe);
+    }
+
+    [Fact]
+    public void Removed_server_is_never_chosen()
+    {
+        var servers = ThreeZones();
+        servers[1].Removed = true;
+        var plan = SelectionPlan.Build(servers, LoadBalanceMode.Any, [], false);
+        Assert.Equal([6, 0, 6], Pick(plan, servers, 12));
+        servers[0].Removed = servers[2].Removed = true;
+        Assert.Null(ServerSelector.SelectAndReserve(plan, _time, Window, null, out _));
+    }
+
+    [Fact]
+    public void Excluded_servers_are_skipped_down_to_the_next_group()
+    {
+        var servers = ThreeZones();
+        var plan = SelectionPlan.Build(servers, LoadBalanceMode.Any, Keys(ExpandKeys("2a,2b:2")), false);
+        var tried = new HashSet<ServerEndpoint> { servers[0] };
+        Assert.Same(servers[1], ServerSelector.SelectAndReserve(plan, _time, Window, tried, out _));
+        tried.Add(servers[1]);
+        Assert.Same(servers[2], ServerSelector.SelectAndReserve(plan, _time, Window, tried, out _));
+        tried.Add(servers[2]);
+        Assert.Null(ServerSelector.SelectAndReserve(plan, _time, Window, tried, out _));
+        Assert.Equal([0, 1, 1], servers.Select(s => s.InUse));
+    }
+
+    [Fact]
+    public void Excluded_server_is_skipped_even_when_least_loaded()
+    {
+        var servers = ThreeZones();
+        servers[1].InUse = 10;
+        servers[2].InUse = 10;
+        var plan = SelectionPlan.Build(servers, LoadBalanceMode.Any, [], false);
+        Assert.NotSame(servers[0], ServerSelector.SelectAndReserve(plan, _time, Window, [servers[0]], out _));
+    }
+
+    [Fact]
+    public void Release_undoes_a_reservation()
+    {
+        var servers = ThreeZones();
+        var plan = SelectionPlan.Build(servers, LoadBalanceMode.Any, [], false);
+        var chosen = ServerSelector.SelectAndReserve(plan, _time, Window, null, out _)!;
+        Assert.Equal(1, chosen.InUse);
+        chosen.Release();
+        Assert.All(servers, s => Assert.Equal(0, s.InUse));
+    }
+}
