@@ -1,0 +1,104 @@
+using System.Data.Common;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace BrightDb.Npgsql.Ecosystem.Tests;
+
+[Collection(ClusterCollection.Name)]
+public sealed class DependencyInjectionTests(SeedClusterFixture fixture)
+{
+    [Fact]
+    public async Task Registers_the_data_source_and_connections_with_the_containers_logger_factory()
+    {
+        var logs = new CapturingLoggerProvider();
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
+        services.AddBrightDbDataSource(fixture.ConnectionString("di-default"), b => b.Name = "di-default");
+
+        await using var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateScopes = true, ValidateOnBuild = true });
+        var dataSource = provider.GetRequiredService<BrightDbDataSource>();
+        Assert.Equal("di-default", dataSource.Name);
+        Assert.Same(dataSource, provider.GetRequiredService<DbDataSource>());
+        Assert.Same(dataSource, provider.GetRequiredService<BrightDbDataSource>());
+
+        await using (var scope = provider.CreateAsyncScope())
+        {
+            var connection = scope.ServiceProvider.GetRequiredService<NpgsqlConnection>();
+            Assert.Equal(System.Data.ConnectionState.Closed, connection.State);
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand("select current_user", connection);
+            Assert.Equal("bigmath", await command.ExecuteScalarAsync());
+
+            var dbConnection = scope.ServiceProvider.GetRequiredService<DbConnection>();
+            Assert.IsType<NpgsqlConnection>(dbConnection);
+            Assert.NotSame(connection, dbConnection);
+            await dbConnection.OpenAsync();
+            await connection.CloseAsync();
+            await dbConnection.CloseAsync();
+        }
+
+        // The first open discovered the cluster: the topology change went to the container's logger factory.
+        var change = Assert.Single(logs.Entries, e => e.Category == "BrightDb.Npgsql.Topology" && e.EventId.Id == 1001);
+        Assert.Equal(LogLevel.Information, change.Level);
+        Assert.Equal("BrightDb.Npgsql.Topology", change.Category);
+        Assert.Contains("di-default", change.Message, StringComparison.Ordinal);
+        Assert.All(fixture.Cluster.Nodes, n => Assert.Contains(n.Host, change.Message, StringComparison.Ordinal));
+        // Each choice of an open is logged at Debug on the balancing category.
+        await (await dataSource.OpenConnectionAsync()).DisposeAsync();
+        Assert.Contains(logs.Entries, e => e is { Category: "BrightDb.Npgsql.Balancing", Level: LogLevel.Debug, EventId.Id: 2001 });
+    }
+
+    [Fact]
+    public async Task Keyed_registrations_are_separate_data_sources()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddBrightDbDataSource(fixture.ConnectionString("di-default-2"), b => b.Name = "di-plain");
+        services.AddBrightDbDataSource(fixture.ConnectionString("di-keyed", "Topology Keys=aws.us-west.us-west-2b"),
+            b => b.Name = "di-reports", serviceKey: "reports");
+        // A second registration for the same key is ignored, as in Npgsql.DependencyInjection.
+        services.AddBrightDbDataSource(fixture.ConnectionString("di-ignored"), b => b.Name = "di-ignored", serviceKey: "reports");
+
+        await using var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateScopes = true, ValidateOnBuild = true });
+        var plain = provider.GetRequiredService<BrightDbDataSource>();
+        var reports = provider.GetRequiredKeyedService<BrightDbDataSource>("reports");
+        Assert.Equal("di-plain", plain.Name);
+        Assert.Equal("di-reports", reports.Name);
+        Assert.Same(reports, provider.GetRequiredKeyedService<DbDataSource>("reports"));
+        Assert.Null(provider.GetKeyedService<DbDataSource>("other"));
+
+        // A connection created before the data source has discovered the cluster goes to the first listed host (creating
+        // one does no I/O), whatever the topology keys: open one through the data source first.
+        await (await reports.OpenConnectionAsync()).DisposeAsync();
+        var connections = new List<NpgsqlConnection>();
+        for (var i = 0; i < 4; i++)
+        {
+            var connection = provider.GetRequiredKeyedService<NpgsqlConnection>("reports");
+            await connection.OpenAsync();
+            connections.Add(connection);
+        }
+
+        Assert.IsType<NpgsqlConnection>(provider.GetRequiredKeyedService<DbConnection>("reports"));
+        // The keyed data source has its own settings: every connection went to the us-west-2b node (node 1 holds at most
+        // the idle connection that discovered the cluster).
+        var counts = await Ecosystem.ServerCountsAsync(fixture.Cluster, "di-keyed");
+        Assert.InRange(counts[0], 0, 1);
+        Assert.Equal(0, counts[1]);
+        Assert.Equal(4, counts[2]);
+        foreach (var connection in connections)
+            await connection.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Scoped_connection_lifetime_gives_one_connection_per_scope()
+    {
+        var services = new ServiceCollection();
+        services.AddBrightDbDataSource(fixture.ConnectionString("di-scoped"), connectionLifetime: ServiceLifetime.Scoped);
+        await using var provider = services.BuildServiceProvider();
+        await using var scope = provider.CreateAsyncScope();
+        Assert.Same(scope.ServiceProvider.GetRequiredService<NpgsqlConnection>(), scope.ServiceProvider.GetRequiredService<DbConnection>());
+        await using var other = provider.CreateAsyncScope();
+        Assert.NotSame(scope.ServiceProvider.GetRequiredService<NpgsqlConnection>(), other.ServiceProvider.GetRequiredService<NpgsqlConnection>());
+    }
+}
