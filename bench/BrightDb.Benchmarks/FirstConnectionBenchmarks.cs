@@ -1,0 +1,44 @@
+using BenchmarkDotNet.Attributes;
+using BrightDb.Npgsql;
+using Npgsql;
+using Cluster = BrightDb.LocalCluster.LocalCluster;
+
+namespace BrightDb.Benchmarks;
+
+/// <summary>
+/// The first connection of a new data source: create the data source, open one connection, dispose both. For this
+/// driver that includes discovery (a connection to the listed host and <c>yb_servers()</c>).
+/// </summary>
+[Config(typeof(IoConfig))]
+[MemoryDiagnoser]
+public class FirstConnectionBenchmarks
+{
+    Cluster _cluster = null!;
+    string _plain = null!;
+    string _brightDb = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _cluster = Clusters.StartAsync().GetAwaiter().GetResult();
+        _plain = Clusters.Npgsql(_cluster, [_cluster.Nodes[0]], "bench-first-plain");
+        _brightDb = Clusters.BrightDb(_cluster, "bench-first-brightdb");
+    }
+
+    [GlobalCleanup]
+    public void Cleanup() => _cluster.DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    [Benchmark(Baseline = true)]
+    public async Task PlainFirstConnection()
+    {
+        await using var dataSource = NpgsqlDataSource.Create(_plain);
+        await using var connection = await dataSource.OpenConnectionAsync();
+    }
+
+    [Benchmark]
+    public async Task BrightDbFirstConnection()
+    {
+        await using var dataSource = BrightDbDataSource.Create(_brightDb);
+        await using var connection = await dataSource.OpenConnectionAsync();
+    }
+}

@@ -1,0 +1,98 @@
+using BenchmarkDotNet.Attributes;
+using BrightDb.Npgsql;
+using Npgsql;
+using Cluster = BrightDb.LocalCluster.LocalCluster;
+
+namespace BrightDb.Benchmarks;
+
+/// <summary>
+/// Pooled open (+ <c>SELECT 1</c> when <see cref="Query"/>) + close against a local three-node cluster started for
+/// each benchmark case. <see cref="Concurrency"/> tasks share the <see cref="OpsPerInvoke"/> operations of an
+/// invocation; the reported time is per operation, so throughput is its inverse.
+/// </summary>
+[Config(typeof(IoConfig))]
+[MemoryDiagnoser]
+public class PooledOpenBenchmarks
+{
+    internal const int OpsPerInvoke = 512;
+
+    Cluster _cluster = null!;
+    NpgsqlDataSource _plain = null!;
+    NpgsqlDataSource _multiHost = null!;
+    BrightDbDataSource _brightDb = null!;
+    Func<ValueTask<NpgsqlConnection>> _openPlain = null!;
+    Func<ValueTask<NpgsqlConnection>> _openMultiHost = null!;
+    Func<ValueTask<NpgsqlConnection>> _openBrightDb = null!;
+
+    [Params(1, 64)]
+    public int Concurrency { get; set; }
+
+    /// <summary>True: open, <c>SELECT 1</c>, close. False: open and close only, so the driver's own overhead shows.</summary>
+    [Params(true, false)]
+    public bool Query { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _cluster = Clusters.StartAsync().GetAwaiter().GetResult();
+        _plain = NpgsqlDataSource.Create(Clusters.Npgsql(_cluster, [_cluster.Nodes[0]], "bench-plain"));
+        _multiHost = NpgsqlDataSource.Create(Clusters.Npgsql(_cluster, _cluster.Nodes, "bench-multihost", "Load Balance Hosts=true"));
+        _brightDb = BrightDbDataSource.Create(Clusters.BrightDb(_cluster, "bench-brightdb"));
+        if (_multiHost is not NpgsqlMultiHostDataSource)
+            throw new InvalidOperationException("expected Npgsql's multi-host data source");
+        _openPlain = () => _plain.OpenConnectionAsync();
+        _openMultiHost = () => _multiHost.OpenConnectionAsync();
+        _openBrightDb = () => _brightDb.OpenConnectionAsync();
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        // Where the connections went, for the record: the servers' own counts while the pools are still open.
+        var counts = _cluster.GetClientConnectionCountsAsync().GetAwaiter().GetResult();
+        Console.WriteLine($"// server connection counts at cleanup: {string.Join(", ", counts.OrderBy(c => c.Key).Select(c => $"node {c.Key}={c.Value}"))}");
+        _brightDb.Dispose();
+        _multiHost.Dispose();
+        _plain.Dispose();
+        _cluster.DisposeAsync().AsTask().GetAwaiter().GetResult();
+    }
+
+    /// <summary>Plain <see cref="NpgsqlDataSource"/> on one host.</summary>
+    [Benchmark(Baseline = true, OperationsPerInvoke = OpsPerInvoke)]
+    public Task PlainOneHost() => RunAsync(_openPlain);
+
+    /// <summary>Npgsql's <see cref="NpgsqlMultiHostDataSource"/>: <c>Host=h1,h2,h3;Load Balance Hosts=true</c>.</summary>
+    [Benchmark(OperationsPerInvoke = OpsPerInvoke)]
+    public Task NpgsqlMultiHost() => RunAsync(_openMultiHost);
+
+    /// <summary>This driver, <c>Load Balance Hosts=true</c>, the three servers learned from <c>yb_servers()</c>.</summary>
+    [Benchmark(OperationsPerInvoke = OpsPerInvoke)]
+    public Task BrightDbBalanced() => RunAsync(_openBrightDb);
+
+    Task RunAsync(Func<ValueTask<NpgsqlConnection>> open)
+    {
+        if (Concurrency == 1)
+            return LoopAsync(open, OpsPerInvoke);
+        var tasks = new Task[Concurrency];
+        for (var i = 0; i < tasks.Length; i++)
+            tasks[i] = LoopAsync(open, OpsPerInvoke / Concurrency);
+        return Task.WhenAll(tasks);
+    }
+
+    async Task LoopAsync(Func<ValueTask<NpgsqlConnection>> open, int count)
+    {
+        var query = Query;
+        for (var i = 0; i < count; i++)
+        {
+            var connection = await open();
+            if (query)
+            {
+                await using var command = connection.CreateCommand();
+                command.CommandText = "SELECT 1";
+                await command.ExecuteScalarAsync();
+            }
+
+            await connection.DisposeAsync();
+        }
+    }
+}
