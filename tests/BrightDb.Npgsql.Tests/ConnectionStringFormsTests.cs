@@ -167,6 +167,38 @@ public class ConnectionStringFormsTests
     [InlineData("Application Name=my app")]
     public void Single_ado_pair_with_spaces_is_ado(string text) => Assert.Single(new BrightDbConnectionStringBuilder(text).Keys.Cast<string>());
 
+    [Theory]
+    [InlineData("postgresql://u:zq/xk@h1/db")]
+    [InlineData("postgresql://u:zq?xk@h1/db")]
+    [InlineData("postgresql://u:zq/xk@h1:2521,h2/db?load_balance=true")]
+    [InlineData("postgresql://u:zq#/xk@h1/db")]
+    public void Uri_with_an_unencoded_slash_or_question_mark_in_the_password_shows_none_of_it(string uri)
+    {
+        var e = Assert.ThrowsAny<ArgumentException>(() => TestSupport.Settings(uri));
+        Assert.DoesNotContain("zq", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("xk", e.Message, StringComparison.Ordinal);
+        Assert.Contains("percent-encode", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("postgresql://h:2521/db?application_name=me%40box", "h:2521")]
+    [InlineData("postgresql://h:2521/db?application_name=me@box", "h:2521")]
+    [InlineData("postgresql://h1,h2:7/d@b", "h1,h2:7")]
+    [InlineData("postgresql://[::1]:2521/db?application_name=a@b", "[::1]:2521")]
+    public void Uri_with_an_at_sign_after_the_hosts_is_fine_when_the_hosts_are(string uri, string host) =>
+        Assert.Equal(host, new BrightDbConnectionStringBuilder(uri).Host);
+
+    [Theory]
+    [InlineData("host=h password=a b user=u")]
+    [InlineData("host=h user=u password=ab cd")]
+    [InlineData("dbname=db host=h password=x y=z w")]
+    public void Libpq_value_with_an_unquoted_space_is_rejected_without_its_value(string text)
+    {
+        var e = Assert.ThrowsAny<ArgumentException>(() => new BrightDbConnectionStringBuilder(text));
+        Assert.Contains("quoted", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("password=", e.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Ado_quoted_value_with_semicolon()
     {

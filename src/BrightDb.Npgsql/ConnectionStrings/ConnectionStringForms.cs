@@ -155,6 +155,15 @@ internal static class ConnectionStringForms
                 pairs.Add(new("password", Decode(userInfo[(colon + 1)..])));
         }
 
+        if (at < 0 && text.IndexOf('@', text.IndexOf("://", StringComparison.Ordinal) + 3 + authority.Length) >= 0 && LooksLikeUserInfo(authority))
+        {
+            // "postgresql://u:pa/ss@h": the password holds a '/' or '?' that ends the authority early, so what looks like
+            // the host list is the user and part of the password. Say so without echoing any of it.
+            throw new ArgumentException(
+                "The connection URI is not valid: an '@' follows its host list. If the user name or password holds '/', '?' or '#', " +
+                "percent-encode them (%2F, %3F, %23).", "connectionString");
+        }
+
         if (authority.Length > 0)
         {
             var hosts = new List<string>();
@@ -181,6 +190,12 @@ internal static class ConnectionStringForms
 
         return pairs;
     }
+
+    /// <summary>Whether a would-be host list has an entry <c>x:y</c> whose <c>y</c> is no port number (brackets aside).</summary>
+    static bool LooksLikeUserInfo(string authority) =>
+        authority.Split(',').Any(entry =>
+            !entry.StartsWith('[') && entry.LastIndexOf(':') is var colon and >= 0
+            && !entry[(colon + 1)..].All(char.IsAsciiDigit));
 
     static string Decode(string s) => Uri.UnescapeDataString(s);
 }
