@@ -37,7 +37,7 @@ internal static class Db
     public static readonly string[] SeedPlacements = ["aws.us-west.us-west-2a", "aws.us-west.us-west-2a", "aws.us-west.us-west-2b"];
 
     /// <summary>Unpooled, so a test never gets a connection that outlived a node restart.</summary>
-    public static NpgsqlConnection Connection(string connectionString, int timeoutSeconds = 5, string? applicationName = null) =>
+    public static NpgsqlConnection Connection(string connectionString, int timeoutSeconds = 15, string? applicationName = null) =>
         new(new NpgsqlConnectionStringBuilder(connectionString)
         {
             Pooling = false,

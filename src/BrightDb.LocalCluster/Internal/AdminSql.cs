@@ -7,7 +7,7 @@ namespace BrightDb.LocalCluster.Internal;
 internal static class AdminSql
 {
     /// <summary>Unpooled: nodes are stopped and killed under the tool's feet, and a pooled connection would go stale.</summary>
-    public static string ConnectionString(LocalNode node, int timeoutSeconds = 5) => new NpgsqlConnectionStringBuilder
+    public static string ConnectionString(LocalNode node, int timeoutSeconds = 15) => new NpgsqlConnectionStringBuilder
     {
         Host = node.Host,
         Port = node.Port,
@@ -51,7 +51,7 @@ internal static class AdminSql
     /// <summary>The node's client backends as rpcz lists them, leaving out the tool's own connections.</summary>
     public static async Task<IReadOnlyList<RpczConnection>> ClientBackendsAsync(LocalNode node, CancellationToken cancellationToken)
     {
-        await using var connection = new NpgsqlConnection(ConnectionString(node, timeoutSeconds: 3));
+        await using var connection = new NpgsqlConnection(ConnectionString(node, timeoutSeconds: 10));
         await connection.OpenAsync(cancellationToken);
         await using var command = new NpgsqlCommand(
             $"""

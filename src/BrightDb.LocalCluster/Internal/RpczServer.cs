@@ -109,7 +109,7 @@ internal sealed class RpczServer : IAsyncDisposable
     {
         using var _ = client;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        timeout.CancelAfter(TimeSpan.FromSeconds(10));
+        timeout.CancelAfter(TimeSpan.FromSeconds(20));
         try
         {
             var stream = client.GetStream();
