@@ -173,7 +173,10 @@ public sealed class FailoverTests : IAsyncLifetime
             held.Add(await ds.OpenConnectionAsync());
         foreach (var c in held)
             await c.DisposeAsync();
-        Assert.Equal(6, (await _cluster.GetClientConnectionCountsAsync(app)).Values.Sum());
+        // Pooled: returned connections stay open (idle) on their servers, and the map shows them as the servers do.
+        var idle = (await _cluster.GetClientConnectionCountsAsync(app)).Values.Sum();
+        Assert.True(idle >= 6, $"{idle} pooled connections");
+        Assert.Equal(idle, ds.GetHostToConnectionMap().Values.Sum());
 
         await ds.DisposeAsync();
         await WaitUntil(async () => (await _cluster.GetClientConnectionCountsAsync(app)).Values.Sum() == 0);

@@ -21,9 +21,9 @@ public class SelectionTests
     {
         for (var i = 0; i < n; i++)
         {
-            var chosen = ServerSelector.SelectAndReserve(plan, _time, Window, null, out var probe);
+            var chosen = ServerSelector.SelectAndReserve(plan, _time, Window, null, out var kind);
             Assert.NotNull(chosen);
-            Assert.False(probe);
+            Assert.Equal(SelectionKind.Normal, kind);
         }
 
         return servers.Select(s => s.InUse).ToArray();
@@ -247,7 +247,12 @@ public class SelectionTests
         Assert.False(probe);
         Assert.Equal(2, a.InUse);
 
-        ServerEndpoint? Select(out bool isProbe) => ServerSelector.SelectAndReserve(plan, _time, Window, null, out isProbe);
+        ServerEndpoint? Select(out bool isProbe)
+        {
+            var chosen = ServerSelector.SelectAndReserve(plan, _time, Window, null, out var kind);
+            isProbe = kind == SelectionKind.Probe;
+            return chosen;
+        }
     }
 
     [Fact]
@@ -294,5 +299,55 @@ public class SelectionTests
         Assert.Equal(1, chosen.InUse);
         chosen.Release();
         Assert.All(servers, s => Assert.Equal(0, s.InUse));
+    }
+
+    [Fact]
+    public void Servers_only_suspected_of_hanging_are_a_last_resort_when_all_are_down()
+    {
+        var servers = ThreeZones();
+        var plan = SelectionPlan.Build(servers, LoadBalanceMode.Any, [], false);
+        foreach (var s in servers)
+            s.MarkDown(_time.GetTimestamp() + Window, "slow", suspicion: true);
+        servers[1].InUse = 3;
+
+        var chosen = ServerSelector.SelectAndReserve(plan, _time, Window, null, out var kind);
+        Assert.Equal(SelectionKind.LastResort, kind);
+        Assert.Contains(chosen, new[] { servers[0], servers[2] });
+
+        // Excluding what this open already tried, the last resort moves on, then gives up.
+        var tried = new HashSet<ServerEndpoint> { servers[0], servers[2] };
+        Assert.Same(servers[1], ServerSelector.SelectAndReserve(plan, _time, Window, tried, out kind));
+        Assert.Equal(SelectionKind.LastResort, kind);
+        tried.Add(servers[1]);
+        Assert.Null(ServerSelector.SelectAndReserve(plan, _time, Window, tried, out _));
+    }
+
+    [Fact]
+    public void Servers_marked_down_by_an_error_are_never_a_last_resort()
+    {
+        var servers = ThreeZones();
+        var plan = SelectionPlan.Build(servers, LoadBalanceMode.Any, [], false);
+        MarkDown(servers[0]);
+        MarkDown(servers[1]);
+        servers[2].MarkDown(_time.GetTimestamp() + Window, "slow", suspicion: true);
+        // An error after a suspicion makes the mark an error mark.
+        servers[2].MarkDown(_time.GetTimestamp() + Window, "refused");
+        Assert.False(servers[2].OnlySuspected);
+        Assert.Null(ServerSelector.SelectAndReserve(plan, _time, Window, null, out _));
+        Assert.All(servers, s => Assert.Equal(0, s.InUse));
+    }
+
+    [Fact]
+    public void A_suspicion_does_not_soften_an_error_mark_and_coming_back_clears_both()
+    {
+        var server = ThreeZones()[0];
+        server.MarkDown(_time.GetTimestamp() + Window, "refused");
+        server.MarkDown(_time.GetTimestamp() + Window, "slow", suspicion: true);
+        Assert.False(server.OnlySuspected);
+        Assert.True(server.MarkUp());
+        server.MarkDown(_time.GetTimestamp() + Window, "slow", suspicion: true);
+        Assert.True(server.OnlySuspected);
+        Assert.True(server.MarkUp());
+        Assert.False(server.OnlySuspected);
     }
 }

@@ -77,8 +77,8 @@ public class SelectorConcurrencyTests
             var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
             {
                 start.SignalAndWait();
-                var chosen = ServerSelector.SelectAndReserve(plan, _time, Window, null, out var probe);
-                results[t] = (chosen, probe);
+                var chosen = ServerSelector.SelectAndReserve(plan, _time, Window, null, out var kind);
+                results[t] = (chosen, kind == SelectionKind.Probe);
             })).ToList();
             workers.ForEach(w => w.Start());
             workers.ForEach(w => w.Join());
@@ -155,10 +155,10 @@ public class SelectorConcurrencyTests
                 {
                     if (mine.Count < holdMax && (mine.Count == 0 || random.Next(2) == 0))
                     {
-                        if (ServerSelector.SelectAndReserve(plan, time, 1, null, out var probe) is { } chosen)
+                        if (ServerSelector.SelectAndReserve(plan, time, 1, null, out var kind) is { } chosen)
                         {
                             mine.Push(chosen);
-                            if (probe)
+                            if (kind == SelectionKind.Probe)
                                 chosen.MarkUp();
                         }
                     }

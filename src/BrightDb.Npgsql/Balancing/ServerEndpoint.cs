@@ -31,6 +31,9 @@ internal sealed class ServerEndpoint
     /// <summary>Where this driver connects.</summary>
     internal HostAndPort Address { get; }
 
+    /// <summary>Limits the opens in progress on this server (in effect, new physical connections) to a few at a time.</summary>
+    internal ConnectGate Gate { get; } = new(ConnectGate.DefaultLimit);
+
     /// <summary>The server as the last snapshot described it; <see langword="null"/> for a listed host the cluster did not report.</summary>
     internal ServerInfo? Info { get; set; }
 
@@ -77,6 +80,12 @@ internal sealed class ServerEndpoint
 
     internal long DownUntil => Volatile.Read(ref _downUntil);
 
+    /// <summary>When a connection attempt on this server last completed (a sign of life), as a <see cref="TimeProvider"/> timestamp.</summary>
+    internal long LastAnswer => Volatile.Read(ref _lastAnswer);
+    long _lastAnswer;
+
+    internal void NoteAnswer(long now) => Volatile.Write(ref _lastAnswer, now);
+
     /// <summary>Usable now: up, or down with its delay over (then one open may probe it).</summary>
     internal bool IsSelectable(long now) => !Removed && (DownUntil is var d && (d == 0 || d <= now));
 
@@ -87,11 +96,21 @@ internal sealed class ServerEndpoint
     internal bool TryClaimProbe(long observedDownUntil, long retryAt) =>
         observedDownUntil != 0 && Interlocked.CompareExchange(ref _downUntil, retryAt, observedDownUntil) == observedDownUntil;
 
+    /// <summary>
+    /// True while the server's down mark only comes from a slow answer (a hedged open gave up waiting), not from an error:
+    /// such a server may be busy rather than broken, and is still tried when no other server is usable.
+    /// </summary>
+    internal bool OnlySuspected { get => Volatile.Read(ref _onlySuspected); private set => Volatile.Write(ref _onlySuspected, value); }
+    bool _onlySuspected;
+
     /// <summary>Marks the server down until <paramref name="until"/>; true when it was up before.</summary>
-    internal bool MarkDown(long until, string reason)
+    internal bool MarkDown(long until, string reason, bool suspicion = false)
     {
+        var wasUp = Interlocked.Exchange(ref _downUntil, until) == 0;
+        // An error outweighs a suspicion; a new suspicion does not clear an error.
+        OnlySuspected = suspicion && (wasUp || OnlySuspected);
         LastFailure = reason;
-        return Interlocked.Exchange(ref _downUntil, until) == 0;
+        return wasUp;
     }
 
     /// <summary>Marks the server up; true when it was down before.</summary>
@@ -100,6 +119,7 @@ internal sealed class ServerEndpoint
         if (Volatile.Read(ref _downUntil) == 0)
             return false;
         LastFailure = null;
+        OnlySuspected = false;
         return Interlocked.Exchange(ref _downUntil, 0) != 0;
     }
 

@@ -14,17 +14,17 @@ internal static class ServerSelector
     /// <param name="time">The clock of the down-marks.</param>
     /// <param name="probeWindow">How long a claimed probe keeps other opens away, in timestamp units.</param>
     /// <param name="exclude">Servers already tried by this open, or <see langword="null"/>.</param>
-    /// <param name="isProbe">True when the server was down and this open is its one probe.</param>
+    /// <param name="kind">Whether the server was chosen normally, as the one probe of a server whose delay is over, or as a last resort.</param>
     /// <returns>The chosen server, already counted; <see langword="null"/> when no server is usable.</returns>
-    internal static ServerEndpoint? SelectAndReserve(SelectionPlan plan, TimeProvider time, long probeWindow, HashSet<ServerEndpoint>? exclude, out bool isProbe)
+    internal static ServerEndpoint? SelectAndReserve(SelectionPlan plan, TimeProvider time, long probeWindow, HashSet<ServerEndpoint>? exclude, out SelectionKind kind)
     {
-        isProbe = false;
+        kind = SelectionKind.Normal;
         long now = 0;
         foreach (var group in plan.Groups)
         {
             for (var race = 0; ; race++)
             {
-                var chosen = PickLeastLoaded(group, time, ref now, exclude, out var observed);
+                var chosen = PickLeastLoaded(group, time, ref now, exclude, ignoreDown: false, out var observed);
                 if (chosen is null)
                     break;
 
@@ -42,7 +42,7 @@ internal static class ServerSelector
                     now = time.GetTimestamp();
                 if (chosen.TryClaimProbe(downUntil, now + probeWindow))
                 {
-                    isProbe = true;
+                    kind = SelectionKind.Probe;
                     return chosen;
                 }
 
@@ -50,10 +50,23 @@ internal static class ServerSelector
             }
         }
 
+        // Every candidate is marked down. A server marked down by an error stays skipped for its delay (a dead server is
+        // not worth a burst of attempts); one only suspected of hanging because it answered slowly may just be busy, and a
+        // burst of slow answers under load can suspect them all: rather than refuse service, try the least-loaded of those.
+        foreach (var group in plan.Groups)
+        {
+            if (PickLeastLoaded(group, time, ref now, exclude, ignoreDown: true, out _) is { } lastResort)
+            {
+                Interlocked.Increment(ref lastResort.InUse);
+                kind = SelectionKind.LastResort;
+                return lastResort;
+            }
+        }
+
         return null;
     }
 
-    static ServerEndpoint? PickLeastLoaded(ServerEndpoint[] group, TimeProvider time, ref long now, HashSet<ServerEndpoint>? exclude, out int min)
+    static ServerEndpoint? PickLeastLoaded(ServerEndpoint[] group, TimeProvider time, ref long now, HashSet<ServerEndpoint>? exclude, bool ignoreDown, out int min)
     {
         min = int.MaxValue;
         var ties = 0;
@@ -64,7 +77,9 @@ internal static class ServerSelector
             var server = group[i];
             if (exclude is not null && exclude.Contains(server))
                 continue;
-            if (server.DownUntil != 0 || server.Removed)
+            if (server.Removed || (ignoreDown && !server.OnlySuspected))
+                continue;
+            if (server.DownUntil != 0 && !ignoreDown)
             {
                 // Read the clock only when some server is down: the common path never pays for it.
                 if (now == 0)
@@ -91,4 +106,17 @@ internal static class ServerSelector
             _ => group[tied[Random.Shared.Next(ties)]],
         };
     }
+}
+
+/// <summary>How a server was chosen.</summary>
+internal enum SelectionKind
+{
+    /// <summary>The least-loaded usable server.</summary>
+    Normal,
+
+    /// <summary>A server marked down whose delay is over: this open is its one probe.</summary>
+    Probe,
+
+    /// <summary>Every candidate is marked down: the least-loaded one not yet tried.</summary>
+    LastResort,
 }

@@ -57,7 +57,7 @@ public sealed class BrightDbDataSource : DbDataSource
                 settings, time, _loggerFactory.CreateLogger(Log.TopologyCategory), Name,
                 address => new ServerEndpoint(address, endpoint => BuildNpgsql(settings.ForServer(endpoint.Address.Host, endpoint.Address.Port), PoolName(endpoint))),
                 (old, @new) => TopologyChanged?.Invoke(this, new TopologyChangedEventArgs(old, @new)),
-                MarkDown);
+                (endpoint, error) => MarkDown(endpoint, error));
         }
 
         DataSourceRegistry.Add(this);
@@ -153,13 +153,22 @@ public sealed class BrightDbDataSource : DbDataSource
         OpenFailures? failures = null;
         while (true)
         {
-            var isProbe = false;
-            var endpoint = TakeWarm(state) ?? ServerSelector.SelectAndReserve(state.Plan, _time, _reconnectDelayTicks, failures?.Tried, out isProbe);
+            var kind = SelectionKind.Normal;
+            var endpoint = TakeWarm(state) ?? ServerSelector.SelectAndReserve(state.Plan, _time, _reconnectDelayTicks, failures?.Tried, out kind);
+            var isProbe = kind == SelectionKind.Probe;
             if (endpoint is null)
                 throw NoServerAvailable(state, failures);
 
             if (_balancingLog.IsEnabled(LogLevel.Debug))
                 Log.ServerChosen(_balancingLog, endpoint.ToString(), Volatile.Read(ref endpoint.InUse) - 1);
+
+            // Waiting for a place at a busy server is not the server being slow: it happens before the attempt, so the
+            // hedge delay only measures the server. A server marked down meanwhile is given up at once.
+            if (!EnterGate(endpoint) && !await WaitForGateAsync(endpoint, kind, async, cancellationToken).ConfigureAwait(false))
+            {
+                (failures ??= new OpenFailures()).Tried.Add(endpoint);
+                continue;
+            }
 
             var attempt = AttemptAsync(endpoint, isProbe, async, cancellationToken);
             // A pooled open with an idle connection completes here, without any further allocation.
@@ -176,7 +185,9 @@ public sealed class BrightDbDataSource : DbDataSource
 
             try
             {
-                return await attempt.ConfigureAwait(false);
+                var opened = await attempt.ConfigureAwait(false);
+                endpoint.NoteAnswer(_time.GetTimestamp());
+                return opened;
             }
             catch (Exception e) when (FailureClassifier.IsServerUnavailable(e, cancellationToken))
             {
@@ -186,7 +197,38 @@ public sealed class BrightDbDataSource : DbDataSource
     }
 
     /// <summary>
-    /// One open on one server, already counted by the selector. The reservation is released whatever happens: on success
+    /// Pooled, the gate keeps a burst from opening many physical connections to one server at once. Unpooled, every open
+    /// is a physical connection by the application's choice, as with plain Npgsql, and the gate would only cap throughput.
+    /// </summary>
+    bool EnterGate(ServerEndpoint endpoint) => !_settings.Pooling || endpoint.Gate.TryEnter();
+
+    void ExitGate(ServerEndpoint endpoint)
+    {
+        if (_settings.Pooling)
+            endpoint.Gate.Exit();
+    }
+
+    async ValueTask<bool> WaitForGateAsync(ServerEndpoint endpoint, SelectionKind kind, bool async, CancellationToken cancellationToken)
+    {
+        try
+        {
+            // A server chosen normally that gets marked down meanwhile is given up; one chosen despite a down mark is waited for.
+            Func<bool> abandon = kind == SelectionKind.Normal ? () => endpoint.DownUntil != 0 : static () => false;
+            if (await endpoint.Gate.WaitAsync(abandon, async, cancellationToken).ConfigureAwait(false))
+                return true;
+        }
+        catch
+        {
+            endpoint.Release();
+            throw;
+        }
+
+        endpoint.Release();
+        return false;
+    }
+
+    /// <summary>
+    /// One open on one server, already counted by the selector, its place at the server's gate already taken. The reservation is released whatever happens: on success
     /// the StateChange handler has counted the open; on failure nothing stays counted, and a server that cannot be
     /// reached is marked down.
     /// </summary>
@@ -206,6 +248,7 @@ public sealed class BrightDbDataSource : DbDataSource
         }
         catch (Exception e)
         {
+            ExitGate(endpoint);
             endpoint.Release();
             if (connection is not null)
             {
@@ -229,6 +272,7 @@ public sealed class BrightDbDataSource : DbDataSource
             throw;
         }
 
+        ExitGate(endpoint);
         endpoint.Release();
         // A server that answers is up, whether this open was its probe or it had been suspected of hanging.
         if (endpoint.DownUntil != 0)
@@ -247,18 +291,18 @@ public sealed class BrightDbDataSource : DbDataSource
         ServerEndpoint first, Task<NpgsqlConnection> firstAttempt, ClusterState state, OpenFailures failures, CancellationToken cancellationToken)
     {
         var pending = new List<(ServerEndpoint Server, Task<NpgsqlConnection> Attempt)> { (first, firstAttempt) };
-        using (var delayCancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        if (await LooksHungAsync(first, firstAttempt, cancellationToken).ConfigureAwait(false))
         {
-            var delay = Task.Delay(_settings.HedgedOpenDelay, _time, delayCancellation.Token);
-            var winner = await Task.WhenAny(firstAttempt, delay).ConfigureAwait(false);
-            await delayCancellation.CancelAsync().ConfigureAwait(false);
-            if (winner == delay && !firstAttempt.IsCompleted && !cancellationToken.IsCancellationRequested)
+            MarkDown(first, new TimeoutException($"no answer within the hedged open delay of {_settings.HedgedOpenDelay.TotalMilliseconds} ms"), suspicion: true);
+            _cluster!.RequestRefresh();
+            failures.Tried.Add(first);
+            // The second attempt only goes where there is room at once: queueing behind a busy server would not hedge.
+            if (ServerSelector.SelectAndReserve(state.Plan, _time, _reconnectDelayTicks, failures.Tried, out var secondKind) is { } second)
             {
-                MarkDown(first, new TimeoutException($"no answer within the hedged open delay of {_settings.HedgedOpenDelay.TotalMilliseconds} ms"));
-                _cluster!.RequestRefresh();
-                failures.Tried.Add(first);
-                if (ServerSelector.SelectAndReserve(state.Plan, _time, _reconnectDelayTicks, failures.Tried, out var isProbe) is { } second)
-                    pending.Add((second, AttemptAsync(second, isProbe, async: true, cancellationToken).AsTask()));
+                if (EnterGate(second))
+                    pending.Add((second, AttemptAsync(second, secondKind == SelectionKind.Probe, async: true, cancellationToken).AsTask()));
+                else
+                    second.Release();
             }
         }
 
@@ -270,6 +314,7 @@ public sealed class BrightDbDataSource : DbDataSource
             pending.RemoveAt(index);
             if (attempt.IsCompletedSuccessfully)
             {
+                server.NoteAnswer(_time.GetTimestamp());
                 foreach (var loser in pending)
                     CloseWhenOpened(loser.Attempt);
                 return attempt.Result;
@@ -289,6 +334,31 @@ public sealed class BrightDbDataSource : DbDataSource
         return null;
     }
 
+    /// <summary>
+    /// Waits for <paramref name="attempt"/> up to the hedge delay, again and again while the server keeps answering other
+    /// opens or our own pool of it is full: a busy server is slow, not hung, and hedging would only add to its load.
+    /// True when the server has given no sign of life for a whole delay.
+    /// </summary>
+    async Task<bool> LooksHungAsync(ServerEndpoint server, Task<NpgsqlConnection> attempt, CancellationToken cancellationToken)
+    {
+        var delay = _settings.HedgedOpenDelay;
+        using var delayCancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        while (true)
+        {
+            var timer = Task.Delay(delay, _time, delayCancellation.Token);
+            if (await Task.WhenAny(attempt, timer).ConfigureAwait(false) == attempt || cancellationToken.IsCancellationRequested)
+            {
+                await delayCancellation.CancelAsync().ConfigureAwait(false);
+                return false;
+            }
+
+            var answeredRecently = _time.GetElapsedTime(server.LastAnswer) < delay && server.LastAnswer != 0;
+            var poolFull = _settings.Pooling && Volatile.Read(ref server.InUse) > _settings.MaxPoolSize;
+            if (!answeredRecently && !poolFull)
+                return true;
+        }
+    }
+
     /// <summary>An attempt that lost a race: its connection, if it opens after all, is closed (which counts it down).</summary>
     static void CloseWhenOpened(Task<NpgsqlConnection> attempt) =>
         _ = attempt.ContinueWith(static t =>
@@ -306,10 +376,10 @@ public sealed class BrightDbDataSource : DbDataSource
         return warm.DownUntil == 0 && warm.TryReserve(0) ? warm : null;
     }
 
-    void MarkDown(ServerEndpoint endpoint, Exception error)
+    void MarkDown(ServerEndpoint endpoint, Exception error, bool suspicion = false)
     {
         var until = _time.GetTimestamp() + _reconnectDelayTicks;
-        if (!endpoint.MarkDown(until == 0 ? 1 : until, FailureClassifier.Describe(error)))
+        if (!endpoint.MarkDown(until == 0 ? 1 : until, FailureClassifier.Describe(error), suspicion))
             return;
         Log.HostDown(_failoverLog, endpoint.ToString(), _settings.ReconnectDelay.TotalSeconds, FailureClassifier.Describe(error));
         DriverMetrics.MarkedDown(Name, endpoint);
