@@ -271,6 +271,7 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
         node.IsMember = false;
         Persist();
         await NodeServer.StopAsync(node, Native.SIGINT, ct);
+        AdminSql.Forget(node);
         node.State = NodeState.Stopped;
         Persist();
     }
@@ -313,6 +314,7 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
         }
 
         await NodeServer.KillAsync(node, ct);
+        AdminSql.Forget(node);
         node.State = NodeState.Killed;
         Persist();
     }
@@ -418,6 +420,7 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
         node.IsMember = false;
         Persist();
         await NodeServer.StopAsync(node, Native.SIGQUIT, ct);
+        AdminSql.Forget(node);
         TryDeleteDirectory(node.Directory);
         node.State = NodeState.Removed;
         Persist();
@@ -535,6 +538,10 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
 
             await DetachedRpcz.StopAsync(BaseDirectory);
             await Task.WhenAll(Nodes.Where(n => n.State != NodeState.Removed).Select(n => NodeServer.StopAsync(n, Native.SIGQUIT, CancellationToken.None)));
+            foreach (var node in Nodes)
+            {
+                AdminSql.Forget(node);
+            }
             if (_ownsBaseDirectory)
             {
                 TryDeleteDirectory(BaseDirectory);

@@ -71,4 +71,23 @@ public sealed class ConnectionCountTests(ThreeNodeFixture fixture) : IClassFixtu
 
         Assert.Equal(1, await Db.ScalarAsync<int>(Cluster.ConnectionString(2), "select 1"));
     }
+
+    [Fact]
+    public async Task Counting_survives_the_tools_pooled_connections_being_terminated_or_the_node_restarted()
+    {
+        Assert.Equal(0, (await Cluster.GetClientConnectionCountsAsync("nobody"))[1]);
+        await using (var admin = Db.Connection(Cluster.AdminConnectionString(1)))
+        {
+            await admin.OpenAsync();
+            await using var terminate = new NpgsqlCommand(
+                "select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name = 'bm-dev-ctl' and pid <> pg_backend_pid()",
+                admin);
+            Assert.True((long)(await terminate.ExecuteScalarAsync())! >= 1, "the tool keeps a pooled connection to node 1");
+        }
+
+        Assert.Equal(0, (await Cluster.GetClientConnectionCountsAsync("nobody"))[1]);
+        await Cluster.KillNodeAsync(1);
+        await Cluster.StartNodeAsync(1);
+        Assert.Equal(0, (await Cluster.GetClientConnectionCountsAsync("nobody"))[1]);
+    }
 }

@@ -1,12 +1,17 @@
+using System.Net.Sockets;
 using Npgsql;
 using NpgsqlTypes;
 
 namespace BrightDb.LocalCluster.Internal;
 
 /// <summary>The SQL the tool runs on a node as its own superuser.</summary>
+/// <remarks>
+/// Connections are pooled: tests poll connection counts often, and a fresh backend per query is costly on a loaded machine.
+/// Nodes are stopped and killed under the pool's feet, so the cluster clears a node's pool when it stops it
+/// (<see cref="Forget"/>), and a query that meets a broken pooled connection clears the pool and retries once.
+/// </remarks>
 internal static class AdminSql
 {
-    /// <summary>Unpooled: nodes are stopped and killed under the tool's feet, and a pooled connection would go stale.</summary>
     public static string ConnectionString(LocalNode node, int timeoutSeconds = 15) => new NpgsqlConnectionStringBuilder
     {
         Host = node.Host,
@@ -15,64 +20,98 @@ internal static class AdminSql
         Username = ServerSetup.AdminUser,
         Password = ServerSetup.AdminPassword,
         ApplicationName = ServerSetup.ToolApplicationName,
-        Pooling = false,
+        Pooling = true,
+        MaxPoolSize = 4,
+        ConnectionIdleLifetime = 60,
         Timeout = timeoutSeconds,
         CommandTimeout = timeoutSeconds,
     }.ConnectionString;
 
-    public static async Task ExecuteAsync(LocalNode node, string sql, CancellationToken cancellationToken)
+    /// <summary>Drops the node's pooled connections (after a stop, kill, removal or destroy).</summary>
+    public static void Forget(LocalNode node)
     {
-        await using var connection = new NpgsqlConnection(ConnectionString(node));
-        await connection.OpenAsync(cancellationToken);
-        await using var command = new NpgsqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        foreach (var timeout in new[] { 15, 10 })
+        {
+            using var connection = new NpgsqlConnection(ConnectionString(node, timeout));
+            NpgsqlConnection.ClearPool(connection);
+        }
     }
+
+    public static Task ExecuteAsync(LocalNode node, string sql, CancellationToken cancellationToken) =>
+        WithConnectionAsync(node, 15, async connection =>
+        {
+            await using var command = new NpgsqlCommand(sql, connection);
+            return await command.ExecuteNonQueryAsync(cancellationToken);
+        }, cancellationToken);
 
     /// <summary>ALTER ROLE takes no parameters: the password is quoted as a literal (standard_conforming_strings is on).</summary>
     public static Task SetPasswordAsync(LocalNode node, string password, CancellationToken cancellationToken) =>
         ExecuteAsync(node, $"ALTER ROLE {ServerSetup.User} PASSWORD '{password.Replace("'", "''", StringComparison.Ordinal)}'", cancellationToken);
 
-    public static async Task<int> CountClientConnectionsAsync(LocalNode node, string user, string? applicationName, CancellationToken cancellationToken)
-    {
-        await using var connection = new NpgsqlConnection(ConnectionString(node));
-        await connection.OpenAsync(cancellationToken);
-        await using var command = new NpgsqlCommand(
-            """
-            SELECT count(*)::int FROM pg_catalog.pg_stat_activity
-            WHERE backend_type = 'client backend' AND usename = @user AND pid <> pg_catalog.pg_backend_pid()
-              AND (@app IS NULL OR application_name = @app)
-            """,
-            connection);
-        command.Parameters.Add(new NpgsqlParameter("user", NpgsqlDbType.Text) { Value = user });
-        command.Parameters.Add(new NpgsqlParameter("app", NpgsqlDbType.Text) { Value = (object?)applicationName ?? DBNull.Value });
-        return (int)(await command.ExecuteScalarAsync(cancellationToken))!;
-    }
+    public static Task<int> CountClientConnectionsAsync(LocalNode node, string user, string? applicationName, CancellationToken cancellationToken) =>
+        WithConnectionAsync(node, 15, async connection =>
+        {
+            await using var command = new NpgsqlCommand(
+                """
+                SELECT count(*)::int FROM pg_catalog.pg_stat_activity
+                WHERE backend_type = 'client backend' AND usename = @user AND pid <> pg_catalog.pg_backend_pid()
+                  AND (@app IS NULL OR application_name = @app)
+                """,
+                connection);
+            command.Parameters.Add(new NpgsqlParameter("user", NpgsqlDbType.Text) { Value = user });
+            command.Parameters.Add(new NpgsqlParameter("app", NpgsqlDbType.Text) { Value = (object?)applicationName ?? DBNull.Value });
+            return (int)(await command.ExecuteScalarAsync(cancellationToken))!;
+        }, cancellationToken);
 
     /// <summary>The node's client backends as rpcz lists them, leaving out the tool's own connections.</summary>
-    public static async Task<IReadOnlyList<RpczConnection>> ClientBackendsAsync(LocalNode node, CancellationToken cancellationToken)
-    {
-        await using var connection = new NpgsqlConnection(ConnectionString(node, timeoutSeconds: 10));
-        await connection.OpenAsync(cancellationToken);
-        await using var command = new NpgsqlCommand(
-            $"""
-            SELECT backend_type, datname, usename, host(client_addr), client_port, application_name, state, query
-            FROM pg_catalog.pg_stat_activity
-            WHERE backend_type = 'client backend' AND pid <> pg_catalog.pg_backend_pid()
-              AND application_name IS DISTINCT FROM '{ServerSetup.ToolApplicationName}'
-            ORDER BY backend_start, pid
-            """,
-            connection);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var rows = new List<RpczConnection>();
-        while (await reader.ReadAsync(cancellationToken))
+    public static Task<IReadOnlyList<RpczConnection>> ClientBackendsAsync(LocalNode node, CancellationToken cancellationToken) =>
+        WithConnectionAsync<IReadOnlyList<RpczConnection>>(node, 10, async connection =>
         {
-            string? Text(int i) => reader.IsDBNull(i) ? null : reader.GetString(i);
-            rows.Add(new RpczConnection(
-                Text(0) ?? "client backend", Text(1), Text(2), Text(3), reader.IsDBNull(4) ? null : reader.GetInt32(4), Text(5), Text(6), Text(7)));
-        }
+            await using var command = new NpgsqlCommand(
+                $"""
+                SELECT backend_type, datname, usename, host(client_addr), client_port, application_name, state, query
+                FROM pg_catalog.pg_stat_activity
+                WHERE backend_type = 'client backend' AND pid <> pg_catalog.pg_backend_pid()
+                  AND application_name IS DISTINCT FROM '{ServerSetup.ToolApplicationName}'
+                ORDER BY backend_start, pid
+                """,
+                connection);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            var rows = new List<RpczConnection>();
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                string? Text(int i) => reader.IsDBNull(i) ? null : reader.GetString(i);
+                rows.Add(new RpczConnection(
+                    Text(0) ?? "client backend", Text(1), Text(2), Text(3), reader.IsDBNull(4) ? null : reader.GetInt32(4), Text(5), Text(6), Text(7)));
+            }
 
-        return rows;
+            return rows;
+        }, cancellationToken);
+
+    private static async Task<T> WithConnectionAsync<T>(LocalNode node, int timeoutSeconds, Func<NpgsqlConnection, Task<T>> work, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            await using var connection = new NpgsqlConnection(ConnectionString(node, timeoutSeconds));
+            try
+            {
+                await connection.OpenAsync(cancellationToken);
+                return await work(connection);
+            }
+            catch (NpgsqlException ex) when (attempt == 1 && IsBrokenConnection(ex))
+            {
+                // A pooled connection to a server that restarted since: start afresh once.
+                NpgsqlConnection.ClearPool(connection);
+            }
+        }
     }
+
+    /// <summary>The connection broke (server restarted, killed or shutting down); other server errors and timeouts are not retried.</summary>
+    private static bool IsBrokenConnection(NpgsqlException ex) => ex switch
+    {
+        PostgresException server => server.SqlState is "57P01" or "57P02" or "57P03",
+        _ => ex.InnerException is IOException or SocketException or EndOfStreamException,
+    };
 }
 
 /// <summary>One client connection as rpcz reports it.</summary>
