@@ -44,13 +44,15 @@ public sealed class YbServersBehaviorTests(TwoNodeFixture fixture) : IClassFixtu
         await Cluster.SetYbServersBehaviorAsync(YbServersBehavior.Slow(TimeSpan.FromSeconds(1.5)));
         var watch = Stopwatch.StartNew();
         Assert.Equal(2, (await Cluster.QueryYbServersAsync(1)).Count);
-        Assert.InRange(watch.Elapsed, TimeSpan.FromSeconds(1.4), TimeSpan.FromSeconds(10));
+        Assert.InRange(watch.Elapsed, TimeSpan.FromSeconds(1.4), TimeSpan.FromSeconds(30));
 
         await using var connection = Db.Connection(Cluster.ConnectionString(2));
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand("select * from yb_servers()", connection) { CommandTimeout = 1 };
         var error = await Assert.ThrowsAnyAsync<NpgsqlException>(() => command.ExecuteNonQueryAsync());
-        Assert.IsType<TimeoutException>(error.InnerException);
+        // Npgsql reports its own timeout; when the server-side cancel wins the race it is the 57014 cancellation.
+        Assert.True(error.InnerException is TimeoutException || error is PostgresException { SqlState: PostgresErrorCodes.QueryCanceled },
+            $"unexpected {error}");
     }
 
     [Fact]
