@@ -103,16 +103,18 @@ public sealed class CounterIntegrityStressTests : IAsyncLifetime
         await ds.RefreshTopologyAsync();
         await WaitUntil(async () => await MapMatchesServers(ds, app), () => "map differs from the servers' counts");
 
-        // Held connections are counted exactly on both sides as well.
+        // Held connections are counted exactly on both sides as well (where they land depends on which servers the
+        // chaos left marked down; that they are counted exactly does not).
         var held = new List<NpgsqlConnection>();
         for (var i = 0; i < 30; i++)
             held.Add(await ds.OpenConnectionAsync());
-        Assert.True(ds.ActiveEndpoints().All(e => Volatile.Read(ref e.InUse) == 10),
-            string.Join("; ", ds.ActiveEndpoints().Select(e => $"{e}: in use {e.InUse}, down until {e.DownUntil}, connecting {e.Gate.Active}, last failure {e.LastFailure}")));
-        Assert.True(await MapMatchesServers(ds, app));
+        Assert.Equal(30, ds.ActiveEndpoints().Sum(e => Volatile.Read(ref e.InUse)));
+        await WaitUntil(async () => await MapMatchesServers(ds, app), () => "map differs from the servers' counts while 30 are held");
         foreach (var c in held)
             await c.DisposeAsync();
         Assert.All(ds.ActiveEndpoints(), e => Assert.Equal(0, Volatile.Read(ref e.InUse)));
+        if (!pooling)
+            Assert.All(ds.GetHostToConnectionMap().Values, v => Assert.Equal(0, v));
     }
 
     async Task<bool> MapMatchesServers(BrightDbDataSource ds, string app)
