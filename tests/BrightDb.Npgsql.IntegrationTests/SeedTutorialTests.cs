@@ -53,4 +53,21 @@ public sealed class SeedTutorialTests : IAsyncLifetime
         foreach (var c in connections)
             c.Dispose();
     }
+
+    [Fact]
+    public async Task Connections_created_before_any_open_honour_topology_keys()
+    {
+        // The EF Core and dependency-injection path: CreateConnection() first, Open() later, on a new data source.
+        var app = "seed-create-first";
+        await using var ds = BrightDbDataSource.Create(
+            $"host={Hosts} port={_cluster.Nodes[0].Port} dbname=bigmath user=bigmath password=bigmath topology_keys=aws.us-west.us-west-2b application_name={app}");
+        var connections = Enumerable.Range(0, 4).Select(_ => ds.CreateConnection()).ToList();
+        foreach (var c in connections)
+            await c.OpenAsync();
+        Assert.All(connections, c => Assert.Equal(_cluster.Nodes[2].Host, c.Host));
+        Assert.Equal(4, ds.GetHostToConnectionMap()[_cluster.Nodes[2].Host]);
+        Assert.Equal(4, (await _cluster.GetClientConnectionCountsAsync(app))[3]);
+        foreach (var c in connections)
+            await c.DisposeAsync();
+    }
 }

@@ -96,40 +96,32 @@ public sealed class BrightDbDataSource : DbDataSource
     public event EventHandler<ServerStatusEventArgs>? HostMarkedUp;
 
     /// <summary>
-    /// Creates a closed connection to a server chosen now by the balancer. Prefer <see cref="OpenConnection"/> and
-    /// <see cref="OpenConnectionAsync"/>, which choose and count in one step; a connection created here is counted when opened.
+    /// Creates a closed connection to a server chosen now by the balancer; it is counted on that server when opened.
+    /// Prefer <see cref="OpenConnection"/> and <see cref="OpenConnectionAsync"/>, which choose and count in one step.
+    /// The first call on a new data source waits for the cluster to be discovered (as the first open does), so that
+    /// even the first connection honours topology keys and node types.
     /// </summary>
+    /// <exception cref="NpgsqlException">The cluster could not be discovered: no listed host answered.</exception>
     public new NpgsqlConnection CreateConnection()
     {
         ThrowIfDisposed();
         if (_plain is not null)
             return _plain.CreateConnection();
 
-        var cluster = _cluster!;
-        ServerEndpoint endpoint;
-        if (cluster.Current is { } state
-            && ServerSelector.SelectAndReserve(state.Plan, _time, _reconnectDelayTicks, exclude: null, out _) is { } chosen)
-        {
-            chosen.Release();
-            endpoint = chosen;
-        }
+        var state = _cluster!.Current ?? _cluster.GetStateAsync(async: false, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        // With every server marked down, the connection still goes to a candidate: its open then fails with that
+        // server's own error, where the application expects errors, rather than here.
+        var endpoint = ServerSelector.SelectAndReserve(state.Plan, _time, _reconnectDelayTicks, exclude: null, out _);
+        if (endpoint is not null)
+            endpoint.Release();
         else
-        {
-            // No snapshot yet: creating a connection does no I/O, so use the first listed host and learn the cluster meanwhile.
-            _ = cluster.RefreshAsync(CancellationToken.None).ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
-            endpoint = ListedEndpoint();
-        }
+            endpoint = state.Plan.Candidates.FirstOrDefault() ?? throw NoServerAvailable(state, null);
+        if (_balancingLog.IsEnabled(LogLevel.Debug))
+            Log.ServerChosen(_balancingLog, endpoint.ToString(), Volatile.Read(ref endpoint.InUse));
 
         var connection = endpoint.DataSource.CreateConnection();
         connection.StateChange += endpoint.OnStateChange;
         return connection;
-    }
-
-    ServerEndpoint ListedEndpoint()
-    {
-        var first = _settings.ListedHosts[0];
-        return _cluster!.AllEndpoints().FirstOrDefault(e => e.Address == first)
-               ?? throw new InvalidOperationException("The cluster is still being discovered; open a connection instead.");
     }
 
     /// <summary>Opens a connection on the least-loaded eligible server, failing over to the next one if it cannot be reached.</summary>

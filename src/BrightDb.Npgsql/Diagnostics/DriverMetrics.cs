@@ -8,7 +8,8 @@ namespace BrightDb.Npgsql.Diagnostics;
 /// <summary>
 /// The driver's metrics, on the meter <c>BrightDb.Npgsql</c>, named after OpenTelemetry's database client conventions.
 /// Instruments are process-wide (one meter, as Npgsql does); every measurement is tagged with its data source's name
-/// (<c>db.client.connection.pool.name</c>) and its server (<c>server.address</c>, <c>server.port</c>, <c>brightdb.placement</c>).
+/// (<c>db.client.connection.pool.name</c>) and its server (<c>server.address</c>, <c>server.port</c>, <c>brightdb.placement</c> as cloud.region.zone, and OpenTelemetry's
+/// <c>cloud.region</c> and <c>cloud.availability_zone</c>).
 /// When nothing listens, recording costs one branch.
 /// </summary>
 internal static class DriverMetrics
@@ -80,5 +81,7 @@ internal static class DriverMetrics
         { "server.address", server.MapKey },
         { "server.port", server.Address.Port },
         { "brightdb.placement", server.Info?.Placement },
+        { "cloud.region", server.Info?.Region },
+        { "cloud.availability_zone", server.Info?.Zone },
     };
 }
