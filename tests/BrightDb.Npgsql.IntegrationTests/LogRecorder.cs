@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using BrightDb.LocalCluster;
 using Microsoft.Extensions.Logging;
+using Xunit.Abstractions;
 
 namespace BrightDb.Npgsql.IntegrationTests;
 
@@ -10,15 +11,16 @@ namespace BrightDb.Npgsql.IntegrationTests;
 /// A logger factory and provider that records every entry of every level (the driver's and Npgsql's, which the data
 /// source hands the same factory), with its formatted message, its structured values and its exception.
 /// </summary>
-internal sealed class LogRecorder : ILoggerFactory, ILoggerProvider
+internal sealed class LogRecorder(ITestOutputHelper? output = null) : ILoggerFactory, ILoggerProvider
 {
     readonly ConcurrentQueue<RecordedLog> _entries = new();
+    readonly ITestOutputHelper? _output = output;
 
     public IReadOnlyList<RecordedLog> Entries => [.. _entries];
 
     /// <summary>The driver's entries with the given event id (Npgsql's own event ids overlap the driver's).</summary>
     public IReadOnlyList<RecordedLog> WithId(int eventId) =>
-        [.. _entries.Where(e => e.EventId.Id == eventId && e.Category.StartsWith("BrightDb.Npgsql.", StringComparison.Ordinal))];
+        [.. _entries.Where(e => e.EventId.Id == eventId && e.IsDriver)];
 
     public ILogger CreateLogger(string categoryName) => new Recorder(this, categoryName);
 
@@ -43,7 +45,20 @@ internal sealed class LogRecorder : ILoggerFactory, ILoggerProvider
                     values[key] = Convert.ToString(value, CultureInfo.InvariantCulture);
             }
 
-            owner._entries.Enqueue(new RecordedLog(category, logLevel, eventId, formatter(state, exception), values, exception));
+            var entry = new RecordedLog(category, logLevel, eventId, formatter(state, exception), values, exception);
+            owner._entries.Enqueue(entry);
+            if (owner._output is not null && entry.IsDriver)
+            {
+                try
+                {
+                    // The driver's own lines go to the test's output, so that a failed balance assertion shows why.
+                    owner._output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {entry}");
+                }
+                catch (InvalidOperationException)
+                {
+                    // A background refresh may log after the test ended.
+                }
+            }
         }
     }
 }
@@ -55,6 +70,9 @@ internal sealed record RecordedLog(
     /// <summary>Everything the entry would show anywhere: its message, its structured values and its exception with inner ones.</summary>
     public string FullText =>
         $"{Message} | {string.Join(", ", Values.Select(v => $"{v.Key}={v.Value}"))} | {Exception}";
+
+    /// <summary>An entry of the driver's own categories (Npgsql's event ids overlap the driver's).</summary>
+    public bool IsDriver => Category.StartsWith("BrightDb.Npgsql.", StringComparison.Ordinal);
 
     public override string ToString() => $"[{Level} {EventId.Id} {Category}] {Message}";
 }
