@@ -43,10 +43,12 @@ for node in 1 2 3; do
 done
 wait "$held" || true
 
-# ---------------------------------------------------------------------------------------------------------------------
-# Driver tutorial steps go here: open 30 connections with Load Balance=true (10/10/10 per node), then with
-# Topology Keys=aws.us-west.us-west-2a (15/15/0), checking each node's rpcz page and the driver's own counts.
-# ---------------------------------------------------------------------------------------------------------------------
+echo
+echo "== 2-3. the smart driver, in C#: 30 connections with load_balance=true (10/10/10), then 30 with"
+echo "        topology_keys=aws.us-west.us-west-2a (15/15/0): the driver's map, the servers' counts and rpcz side by side"
+base_dir="${BIGMATH_BASE_DIR:-/tmp/bigmath-data}"
+[[ $EUID -eq 0 ]] || base_dir="${BIGMATH_BASE_DIR:-$HOME/bigmath-data}"
+dotnet run -c Release --project samples/BrightDb.Samples.Tutorial -- --base-dir "$base_dir"
 
 echo
 echo "== 4. clean up"

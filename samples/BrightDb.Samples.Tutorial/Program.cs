@@ -12,17 +12,29 @@ using Cluster = BrightDb.LocalCluster.LocalCluster;
 const string Placements = "aws.us-west.us-west-2a,aws.us-west.us-west-2a,aws.us-west.us-west-2b";
 const string TopologyKey = "aws.us-west.us-west-2a";
 
+string? attachTo = args is ["--base-dir", var dir] ? dir : null;
 var mismatches = new List<string>();
 Cluster? cluster = null;
 try
 {
     // 1. bm-dev-ctl create --rf 3 --placement_info "aws.us-west.us-west-2a,aws.us-west.us-west-2a,aws.us-west.us-west-2b"
-    Console.WriteLine($"== 1. create a local 3-node cluster, replication factor 3, placements {Placements}");
-    cluster = await Cluster.StartAsync(new LocalClusterOptions
+    //    With --base-dir DIR the tutorial uses the cluster bm-dev-ctl created there (and leaves it to bm-dev-ctl destroy);
+    //    without, it creates its own on free loopback addresses and destroys it at the end.
+    if (attachTo is not null)
     {
-        Nodes = [.. Placements.Split(',').Select(p => new NodeSpec(Placement.Parse(p)))],
-        StartRpcz = true,
-    });
+        Console.WriteLine($"== 1. the cluster created by bm-dev-ctl in {attachTo}");
+        cluster = Cluster.TryAttach(attachTo)
+                  ?? throw new InvalidOperationException($"No cluster in {attachTo}: create one first with ./bin/bm-dev-ctl create.");
+    }
+    else
+    {
+        Console.WriteLine($"== 1. create a local 3-node cluster, replication factor 3, placements {Placements}");
+        cluster = await Cluster.StartAsync(new LocalClusterOptions
+        {
+            Nodes = [.. Placements.Split(',').Select(p => new NodeSpec(Placement.Parse(p)))],
+            StartRpcz = true,
+        });
+    }
     foreach (var node in cluster.Nodes)
         Console.WriteLine($"   node {node.Index}: {node.Address}  {node.Placement}  rpcz http://{node.Host}:{node.RpczPort}/rpcz");
 
@@ -96,10 +108,13 @@ try
     }
 
     // 4. bm-dev-ctl destroy
-    Console.WriteLine();
-    Console.WriteLine("== 4. clean up: destroy the cluster");
     await BrightDbDriver.ClearAsync();
-    await cluster.DestroyAsync();
+    if (attachTo is null)
+    {
+        Console.WriteLine();
+        Console.WriteLine("== 4. clean up: destroy the cluster");
+        await cluster.DestroyAsync();
+    }
 }
 catch (Exception e)
 {
