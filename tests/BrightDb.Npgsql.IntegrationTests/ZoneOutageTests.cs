@@ -201,16 +201,24 @@ public sealed class ZoneOutageTests(ITestOutputHelper output) : IAsyncLifetime
             held.AddRange(on2a);
             AssertAllOn(on2a, Zone2a, logs);
 
+            // A hung server costs an open one hedge delay (1.5 s), not a Timeout (5 s): the bounds below are generous
+            // (a whole Timeout for four opens past one hung zone, two for four opens past two), far below a Timeout per open.
             await _cluster.PauseNodeAsync(Zone2a.Index);
+            var watch = System.Diagnostics.Stopwatch.StartNew();
             var on2b = await OpenAsync(ds, 4);
+            var past2a = watch.Elapsed;
             held.AddRange(on2b);
             AssertAllOn(on2b, Zone2b, logs);
+            Assert.True(past2a < TimeSpan.FromSeconds(5), $"4 opens with 2a hung took {past2a}\n{DriverLog(logs)}");
 
             await _cluster.PauseNodeAsync(Zone2b.Index);
+            watch.Restart();
             var on2c = await OpenAsync(ds, 4);
+            var past2a2b = watch.Elapsed;
             held.AddRange(on2c);
             AssertAllOn(on2c, Zone2c, logs);
             await ClusterWaits.ServerCountBecomesAsync(_cluster, app, Zone2c, 4);
+            Assert.True(past2a2b < TimeSpan.FromSeconds(10), $"4 opens with 2a and 2b hung took {past2a2b}\n{DriverLog(logs)}");
 
             await _cluster.ResumeNodeAsync(Zone2a.Index);
             await Task.Delay(TimeSpan.FromSeconds(1.5));
