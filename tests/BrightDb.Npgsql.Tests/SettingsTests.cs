@@ -129,4 +129,34 @@ public class SettingsTests
         foreach (string key in b.Keys)
             Assert.Equal(b[key], again[key]);
     }
+
+    [Theory]
+    [InlineData("host=h1,h2 port=2521,2522 user=u")]
+    [InlineData("Host=h1,h2;Port=2521,2522;Username=u")]
+    [InlineData("postgresql://u@h1,h2?port=2521,2522")]
+    public void A_port_per_listed_host_as_libpq_allows(string connectionString)
+    {
+        var builder = new BrightDbConnectionStringBuilder(connectionString);
+        Assert.Equal(2521, builder.Port);
+        var s = BrightDb.Npgsql.ConnectionStrings.BrightDbSettings.From(builder);
+        Assert.Equal([new HostAndPort("h1", 2521), new HostAndPort("h2", 2522)], s.ListedHosts);
+    }
+
+    [Theory]
+    [InlineData("host=h1,h2 port=2521,x")]
+    [InlineData("host=h1,h2 port=2521,70000")]
+    [InlineData("host=h1,h2 port=2521,")]
+    public void A_bad_port_list_is_rejected_naming_the_keyword(string connectionString)
+    {
+        var e = Assert.Throws<ArgumentException>(() => new BrightDbConnectionStringBuilder(connectionString));
+        Assert.Contains("'Port'", e.Message);
+    }
+
+    [Fact]
+    public void A_port_list_must_match_the_host_count()
+    {
+        var builder = new BrightDbConnectionStringBuilder("host=h1,h2,h3 port=2521,2522");
+        var e = Assert.Throws<ArgumentException>(() => BrightDb.Npgsql.ConnectionStrings.BrightDbSettings.From(builder));
+        Assert.Contains("Port", e.Message);
+    }
 }

@@ -37,10 +37,11 @@ internal static class ServerSelector
                 if (downUntil == 0)
                     return chosen;
 
-                // The server's delay is over: this open may probe it, if no other open claimed the probe first.
+                // The server's delay is over: this open may probe it, if no other open claimed the probe first. A claim
+                // pushes the delay into the future, so a delay read after another open's claim is not over, and is no claim.
                 if (now == 0)
                     now = time.GetTimestamp();
-                if (chosen.TryClaimProbe(downUntil, now + probeWindow))
+                if (downUntil <= now && chosen.TryClaimProbe(downUntil, now + probeWindow))
                 {
                     kind = SelectionKind.Probe;
                     return chosen;

@@ -75,6 +75,8 @@ public sealed class BrightDbConnectionStringBuilder : DbConnectionStringBuilder
             var text = ToInvariantString(value);
             if (owner == KeywordOwner.Driver)
                 DriverValues.Validate(canonical, text);
+            else if (canonical == "Port" && text.Contains(','))
+                ValidatePortList(text);
             else
                 text = ValidateWithNpgsql(canonical, text);
             base[canonical] = text;
@@ -108,8 +110,15 @@ public sealed class BrightDbConnectionStringBuilder : DbConnectionStringBuilder
     /// <summary>Host name(s): a comma-separated list of <c>host</c> or <c>host:port</c>.</summary>
     public string? Host { get => Get("Host"); set => this["Host"] = value; }
 
-    /// <summary>The port used for hosts listed without one; 2521 when not set.</summary>
-    public int Port { get => GetInt("Port", DefaultPort); set => this["Port"] = value; }
+    /// <summary>
+    /// The port used for hosts listed without one; 2521 when not set. libpq's form with one port per listed host
+    /// (<c>port=2521,2522</c>) is accepted too; this property then returns the first.
+    /// </summary>
+    public int Port
+    {
+        get => Get("Port") is { } v ? int.Parse(v.Split(',')[0], NumberStyles.Integer, CultureInfo.InvariantCulture) : DefaultPort;
+        set => this["Port"] = value;
+    }
 
     /// <summary>The database to connect to.</summary>
     public string? Database { get => Get("Database"); set => this["Database"] = value; }
@@ -174,8 +183,13 @@ public sealed class BrightDbConnectionStringBuilder : DbConnectionStringBuilder
         ArgumentNullException.ThrowIfNull(keyword);
         if (TryResolve(keyword, out var canonical, out owner))
             return canonical;
+        // A "keyword" that is no plain name may hold a value: in ADO.NET syntax '==' escapes '=' inside a keyword, so
+        // "Password==secret;…" yields the keyword "password=secret;…". Such a keyword is not echoed.
+        var shown = keyword.Length <= 64 && keyword.All(c => char.IsLetterOrDigit(c) || c is ' ' or '_' or '-' or '.')
+            ? $"'{keyword}'"
+            : "(not shown: it is not a plain name and may hold part of a value; check for '==' or a misplaced ';')";
         throw new ArgumentException(
-            $"Unknown connection keyword '{keyword}'. Accepted: {string.Join(", ", Keywords.DriverCanonical)}, " +
+            $"Unknown connection keyword {shown}. Accepted: {string.Join(", ", Keywords.DriverCanonical)}, " +
             "libpq names (dbname, user, connect_timeout, sslmode, application_name, …) and every Npgsql keyword.",
             nameof(keyword));
     }
@@ -193,6 +207,17 @@ public sealed class BrightDbConnectionStringBuilder : DbConnectionStringBuilder
         if (Keywords.Libpq.TryGetValue(normalized, out canonical!))
             return true;
         return NpgsqlKeywordNames.TryGetCanonical(keyword, normalized, out canonical);
+    }
+
+    static void ValidatePortList(string value)
+    {
+        foreach (var part in value.Split(','))
+        {
+            if (!int.TryParse(part.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+                throw new ArgumentException(
+                    $"Invalid value '{value}' for connection keyword 'Port': expected a port from 1 to 65535, or one per listed host separated by commas.",
+                    nameof(value));
+        }
     }
 
     static string ValidateWithNpgsql(string canonical, string value)
