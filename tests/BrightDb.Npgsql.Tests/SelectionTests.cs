@@ -350,4 +350,21 @@ public class SelectionTests
         Assert.True(server.MarkUp());
         Assert.False(server.OnlySuspected);
     }
+
+    [Fact]
+    public void A_hedge_never_picks_the_probe_of_a_server_marked_down()
+    {
+        // 2a and 2b are hung; 2a's delay is over. A normal open may probe 2a; a hedge from 2b must go to 2c.
+        var servers = ThreeZones();
+        var plan = SelectionPlan.Build(servers, LoadBalanceMode.Any, Keys(ExpandKeys("2a:1,2b:2,2c:3")), false);
+        MarkDown(servers[0]);
+        _time.Advance(Delay + TimeSpan.FromSeconds(1));
+        MarkDown(servers[1]);
+        var tried = new HashSet<ServerEndpoint> { servers[1] };
+
+        Assert.Same(servers[2], ServerSelector.SelectAndReserve(plan, _time, Window, tried, out var kind, allowProbe: false));
+        Assert.Equal(SelectionKind.Normal, kind);
+        Assert.Same(servers[0], ServerSelector.SelectAndReserve(plan, _time, Window, tried, out kind));
+        Assert.Equal(SelectionKind.Probe, kind);
+    }
 }

@@ -14,9 +14,10 @@ internal static class ServerSelector
     /// <param name="time">The clock of the down-marks.</param>
     /// <param name="probeWindow">How long a claimed probe keeps other opens away, in timestamp units.</param>
     /// <param name="exclude">Servers already tried by this open, or <see langword="null"/>.</param>
+    /// <param name="allowProbe">False to skip servers marked down even when their delay is over (a hedge wants a server that answers, not a probe).</param>
     /// <param name="kind">Whether the server was chosen normally, as the one probe of a server whose delay is over, or as a last resort.</param>
     /// <returns>The chosen server, already counted; <see langword="null"/> when no server is usable.</returns>
-    internal static ServerEndpoint? SelectAndReserve(SelectionPlan plan, TimeProvider time, long probeWindow, HashSet<ServerEndpoint>? exclude, out SelectionKind kind)
+    internal static ServerEndpoint? SelectAndReserve(SelectionPlan plan, TimeProvider time, long probeWindow, HashSet<ServerEndpoint>? exclude, out SelectionKind kind, bool allowProbe = true)
     {
         kind = SelectionKind.Normal;
         long now = 0;
@@ -24,7 +25,7 @@ internal static class ServerSelector
         {
             for (var race = 0; ; race++)
             {
-                var chosen = PickLeastLoaded(group, time, ref now, exclude, ignoreDown: false, out var observed);
+                var chosen = PickLeastLoaded(group, time, ref now, exclude, ignoreDown: false, allowProbe, out var observed);
                 if (chosen is null)
                     break;
 
@@ -56,7 +57,7 @@ internal static class ServerSelector
         // burst of slow answers under load can suspect them all: rather than refuse service, try the least-loaded of those.
         foreach (var group in plan.Groups)
         {
-            if (PickLeastLoaded(group, time, ref now, exclude, ignoreDown: true, out _) is { } lastResort)
+            if (PickLeastLoaded(group, time, ref now, exclude, ignoreDown: true, allowProbe, out _) is { } lastResort)
             {
                 Interlocked.Increment(ref lastResort.InUse);
                 kind = SelectionKind.LastResort;
@@ -67,7 +68,7 @@ internal static class ServerSelector
         return null;
     }
 
-    static ServerEndpoint? PickLeastLoaded(ServerEndpoint[] group, TimeProvider time, ref long now, HashSet<ServerEndpoint>? exclude, bool ignoreDown, out int min)
+    static ServerEndpoint? PickLeastLoaded(ServerEndpoint[] group, TimeProvider time, ref long now, HashSet<ServerEndpoint>? exclude, bool ignoreDown, bool allowProbe, out int min)
     {
         min = int.MaxValue;
         var ties = 0;
@@ -82,6 +83,8 @@ internal static class ServerSelector
                 continue;
             if (server.DownUntil != 0 && !ignoreDown)
             {
+                if (!allowProbe)
+                    continue;
                 // Read the clock only when some server is down: the common path never pays for it.
                 if (now == 0)
                     now = time.GetTimestamp();

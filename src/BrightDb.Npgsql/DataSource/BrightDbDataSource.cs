@@ -288,8 +288,9 @@ public sealed class BrightDbDataSource : DbDataSource
             MarkDown(first, new TimeoutException($"no answer within the hedged open delay of {_settings.HedgedOpenDelay.TotalMilliseconds} ms"), suspicion: true);
             _cluster!.RequestRefresh();
             failures.Tried.Add(first);
-            // The second attempt only goes where there is room at once: queueing behind a busy server would not hedge.
-            if (ServerSelector.SelectAndReserve(state.Plan, _time, _reconnectDelayTicks, failures.Tried, out var secondKind) is { } second)
+            // The second attempt goes to a server that is up, never to the probe of one marked down (two hung zones would
+            // otherwise cost a Timeout), and only where there is room at once: queueing behind a busy server would not hedge.
+            if (ServerSelector.SelectAndReserve(state.Plan, _time, _reconnectDelayTicks, failures.Tried, out var secondKind, allowProbe: false) is { } second)
             {
                 if (EnterGate(second))
                     pending.Add((second, AttemptAsync(second, secondKind == SelectionKind.Probe, async: true, cancellationToken).AsTask()));
