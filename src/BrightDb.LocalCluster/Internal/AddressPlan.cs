@@ -149,7 +149,20 @@ internal sealed class AddressBlockLease : IDisposable
 
     public void Dispose()
     {
-        _lock?.Dispose();
-        _lock = null;
+        if (_lock is not null)
+        {
+            try
+            {
+                // Released cleanly: nothing for the next holder to reap.
+                _lock.SetLength(0);
+            }
+            catch (IOException)
+            {
+                // The next holder finds the base directory gone and skips the reaping.
+            }
+
+            _lock.Dispose();
+            _lock = null;
+        }
     }
 }
