@@ -179,6 +179,47 @@ public sealed class DiscoveryFailureTests(ITestOutputHelper output) : IAsyncLife
             await _cluster.SetYbServersBehaviorAsync(YbServersBehavior.Normal);
         }
     }
+
+    [Fact]
+    public async Task Failing_yb_servers_on_the_first_open_serves_through_the_listed_hosts_and_discovers_the_cluster_later()
+    {
+        var app = "disc-fail-first";
+        await _cluster.SetYbServersBehaviorAsync(YbServersBehavior.Fail);
+        try
+        {
+            await using var ds = BrightDbDataSource.Create(ConnectionString(app, _cluster.Nodes[0].Host));
+            await using (var first = await ds.OpenConnectionAsync())
+            {
+                Assert.Equal(_cluster.Nodes[0].Host, first.Host);
+            }
+
+            Assert.False(ds.Topology!.FromYbServers);
+            Assert.Single(ds.Topology.Servers);
+
+            // Once the function works again, the retry (after the reconnect delay, not the 300 s interval) finds the cluster.
+            await _cluster.SetYbServersBehaviorAsync(YbServersBehavior.Normal);
+            var deadline = Stopwatch.StartNew();
+            while (ds.Topology is not { FromYbServers: true } && deadline.Elapsed < TimeSpan.FromSeconds(20))
+            {
+                await using (await ds.OpenConnectionAsync())
+                {
+                }
+
+                await Task.Delay(200);
+            }
+
+            Assert.True(ds.Topology!.FromYbServers);
+            Assert.Equal(3, ds.Topology.Servers.Count);
+            var held = await OpenAsync(ds, 6);
+            Assert.All(_cluster.Nodes, n => Assert.Equal(2, ds.GetHostToConnectionMap()[n.Host]));
+            foreach (var c in held)
+                await c.DisposeAsync();
+        }
+        finally
+        {
+            await _cluster.SetYbServersBehaviorAsync(YbServersBehavior.Normal);
+        }
+    }
 }
 
 /// <summary>A plain PostgreSQL cluster (no <c>yb_servers()</c> at all): the driver connects to the listed hosts.</summary>

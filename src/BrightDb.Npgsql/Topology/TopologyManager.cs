@@ -178,6 +178,7 @@ internal sealed class TopologyManager
     async Task<ClusterState> DiscoverAsync(CancellationToken cancellationToken)
     {
         var failures = new List<(ServerEndpoint Server, Exception Error)>();
+        ServerEndpoint? reachable = null;
         IReadOnlySet<string>? given = null;
         var timeoutSeconds = Math.Max(1, (int)_settings.ConnectTimeout.TotalSeconds);
         foreach (var endpoint in ControlCandidates())
@@ -222,11 +223,25 @@ internal sealed class TopologyManager
             catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
                 failures.Add((endpoint, e));
+                if (opened)
+                    reachable ??= endpoint;
                 // Only a server that cannot be connected to is marked down: a slow or failing yb_servers() on a server
                 // that accepts connections says nothing about its ability to serve the application.
                 if (!opened && FailureClassifier.IsServerUnavailable(e, cancellationToken))
                     _onServerFailed(endpoint, e);
             }
+        }
+
+        // Servers accept connections but yb_servers() fails on each. With no topology yet, the listed hosts serve the
+        // application meanwhile, as when the function is missing, and discovery is retried soon; a refresh keeps the last one.
+        if (reachable is not null && Volatile.Read(ref _state) is null)
+        {
+            var retry = RetryDelay();
+            Log.RefreshFailed(_log, _dataSourceName, retry.TotalSeconds,
+                string.Join("; ", failures.Select(f => $"{f.Server}: {FailureClassifier.Describe(f.Error)}")));
+            var provisional = Install(ListedHostsTopology(), reachable);
+            Volatile.Write(ref _refreshAt, _time.GetTimestamp() + ToTimestamp(retry));
+            return provisional;
         }
 
         // The server answered but refused us (a wrong password, a missing database): that is the application's error, as PostgreSQL said it.
