@@ -23,6 +23,8 @@ internal static class BalanceHarness
         var processes = options.GetInt("processes", 10);
         var multiTrials = options.GetInt("multi-trials", trials);
         var budget = TimeSpan.FromSeconds(options.GetInt("multi-budget-seconds", 300));
+        // Extra connection-string keywords for every data source, e.g. "GSS Encryption Mode=Disable".
+        var extra = options.Get("extra") ?? "";
 
         Console.WriteLine($"load before: {Stats.Load()}");
         await using var cluster = await Clusters.StartAsync();
@@ -32,8 +34,8 @@ internal static class BalanceHarness
         var concurrent = new List<int[]>();
         for (var trial = 1; trial <= trials; trial++)
         {
-            sequential.Add(await OneProcessTrialAsync(cluster, $"bal1s-{trial}", concurrently: false));
-            concurrent.Add(await OneProcessTrialAsync(cluster, $"bal1c-{trial}", concurrently: true));
+            sequential.Add(await OneProcessTrialAsync(cluster, $"bal1s-{trial}", extra, concurrently: false));
+            concurrent.Add(await OneProcessTrialAsync(cluster, $"bal1c-{trial}", extra, concurrently: true));
         }
 
         Report($"1 process, {ConnectionsPerProcess} connections opened one after another", sequential);
@@ -52,12 +54,14 @@ internal static class BalanceHarness
             }
 
             var started = watch.Elapsed;
-            var (totals, spreads) = await MultiProcessTrialAsync(cluster, trial, processes);
+            var (totals, spreads) = await MultiProcessTrialAsync(cluster, trial, processes, extra);
             trialTimes.Add((watch.Elapsed - started).TotalSeconds);
             multi.Add(totals);
             perProcessSpreads.AddRange(spreads);
         }
 
+        if (multi.Count == 0)
+            return 0;
         Report($"{processes} processes x {ConnectionsPerProcess} connections, node totals", multi);
         Console.WriteLine($"  per process (each of the {perProcessSpreads.Count} processes, by the servers' counts): max - min histogram "
                           + string.Join(", ", perProcessSpreads.GroupBy(s => s).OrderBy(g => g.Key).Select(g => $"{g.Key}: {g.Count()}")));
@@ -66,9 +70,9 @@ internal static class BalanceHarness
         return 0;
     }
 
-    static async Task<int[]> OneProcessTrialAsync(Cluster cluster, string app, bool concurrently)
+    static async Task<int[]> OneProcessTrialAsync(Cluster cluster, string app, string extra, bool concurrently)
     {
-        await using var dataSource = BrightDbDataSource.Create(Clusters.BrightDb(cluster, app));
+        await using var dataSource = BrightDbDataSource.Create(Clusters.BrightDb(cluster, app, extra));
         NpgsqlConnection[] connections;
         if (concurrently)
         {
@@ -87,10 +91,10 @@ internal static class BalanceHarness
         return counts;
     }
 
-    static async Task<(int[] Totals, int[] Spreads)> MultiProcessTrialAsync(Cluster cluster, int trial, int processes)
+    static async Task<(int[] Totals, int[] Spreads)> MultiProcessTrialAsync(Cluster cluster, int trial, int processes, string extra)
     {
         var apps = Enumerable.Range(1, processes).Select(p => $"bal{processes}-{trial}-p{p}").ToArray();
-        var workers = apps.Select(app => StartWorker(Clusters.BrightDb(cluster, app))).ToArray();
+        var workers = apps.Select(app => StartWorker(Clusters.BrightDb(cluster, app, extra))).ToArray();
         try
         {
             // Every worker has its data source ready; then all start opening at once.
@@ -101,13 +105,11 @@ internal static class BalanceHarness
             foreach (var worker in workers)
                 await ExpectAsync(worker, "open");
 
-            var totals = await CountsAsync(cluster, apps);
-            var spreads = new int[processes];
-            for (var p = 0; p < processes; p++)
-            {
-                var own = await CountsAsync(cluster, [apps[p]]);
-                spreads[p] = own.Max() - own.Min();
-            }
+            var perProcess = new List<int[]>(processes);
+            foreach (var app in apps)
+                perProcess.Add(await CountsAsync(cluster, [app]));
+            var totals = cluster.Nodes.Select((_, n) => perProcess.Sum(c => c[n])).ToArray();
+            var spreads = perProcess.Select(c => c.Max() - c.Min()).ToArray();
 
             foreach (var worker in workers)
                 await worker.StandardInput.WriteLineAsync("close");
@@ -160,10 +162,29 @@ internal static class BalanceHarness
     }
 
     /// <summary>The servers' own counts of client connections with any of these application names, by node.</summary>
+    /// <remarks>One application name at a time (three admin connections at once), retried on a timeout: the machine may be loaded.</remarks>
     static async Task<int[]> CountsAsync(Cluster cluster, IReadOnlyList<string> apps)
     {
-        var perApp = await Task.WhenAll(apps.Select(app => cluster.GetClientConnectionCountsAsync(app)));
-        return [.. cluster.Nodes.Select(n => perApp.Sum(c => c.GetValueOrDefault(n.Index)))];
+        var totals = new int[cluster.Nodes.Count];
+        foreach (var app in apps)
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    var counts = await cluster.GetClientConnectionCountsAsync(app);
+                    for (var n = 0; n < totals.Length; n++)
+                        totals[n] += counts.GetValueOrDefault(cluster.Nodes[n].Index);
+                    break;
+                }
+                catch (NpgsqlException e) when (attempt < 5 && e.InnerException is TimeoutException)
+                {
+                    Console.WriteLine($"  (counting timed out, attempt {attempt}; retrying)");
+                }
+            }
+        }
+
+        return totals;
     }
 
     static void Report(string title, List<int[]> trials)

@@ -18,8 +18,8 @@ public sealed class CpuConfig : ManualConfig
     {
         AddJob(Job.Default
             .WithToolchain(InProcessEmitToolchain.Instance)
-            .WithWarmupCount(5)
-            .WithIterationCount(15)
+            .WithWarmupCount(4)
+            .WithIterationCount(12)
             .WithIterationTime(TimeInterval.FromMilliseconds(150))
             .WithId("Cpu"));
         AddDiagnoser(MemoryDiagnoser.Default);

@@ -18,20 +18,21 @@ internal static class FailoverHarness
     {
         var options = new Options(args);
         var repeats = options.GetInt("repeats", 10);
+        var verbose = args.Contains("--verbose");
         Console.WriteLine($"load before: {Stats.Load()}");
         await using var cluster = await Clusters.StartAsync();
         Console.WriteLine($"cluster: {string.Join(", ", cluster.Nodes.Select(n => $"{n.Index}={n.Address} {n.Placement}"))}");
 
         var target = cluster.Nodes[1];
-        await ScenarioAsync(cluster, repeats, $"node {target.Index} ({target.Placement.Zone}) killed", "",
+        await ScenarioAsync(cluster, repeats, verbose, $"node {target.Index} ({target.Placement.Zone}) killed", "",
             target, preferred: null, c => c.KillNodeAsync(target.Index), c => c.StartNodeAsync(target.Index));
-        await ScenarioAsync(cluster, repeats, $"node {target.Index} ({target.Placement.Zone}) paused, default Hedged Open Delay (2000 ms)", "",
+        await ScenarioAsync(cluster, repeats, verbose, $"node {target.Index} ({target.Placement.Zone}) paused, default Hedged Open Delay (2000 ms)", "",
             target, preferred: null, c => c.PauseNodeAsync(target.Index), c => c.ResumeNodeAsync(target.Index));
-        await ScenarioAsync(cluster, repeats, $"node {target.Index} ({target.Placement.Zone}) paused, Hedged Open Delay=500", "Hedged Open Delay=500",
+        await ScenarioAsync(cluster, repeats, verbose, $"node {target.Index} ({target.Placement.Zone}) paused, Hedged Open Delay=500", "Hedged Open Delay=500",
             target, preferred: null, c => c.PauseNodeAsync(target.Index), c => c.ResumeNodeAsync(target.Index));
 
         var zoneA = cluster.Nodes[0];
-        await ScenarioAsync(cluster, repeats, $"preferred zone {zoneA.Placement.Zone} down (node {zoneA.Index} killed), Topology Keys 2a:1,2b:2",
+        await ScenarioAsync(cluster, repeats, verbose, $"preferred zone {zoneA.Placement.Zone} down (node {zoneA.Index} killed), Topology Keys 2a:1,2b:2",
             "Topology Keys=aws.us-west.us-west-2a:1,aws.us-west.us-west-2b:2",
             zoneA, preferred: cluster.Nodes[1], c => c.KillNodeAsync(zoneA.Index), c => c.StartNodeAsync(zoneA.Index));
         Console.WriteLine($"load after: {Stats.Load()}");
@@ -39,7 +40,7 @@ internal static class FailoverHarness
     }
 
     static async Task ScenarioAsync(
-        Cluster cluster, int repeats, string title, string extra, LocalNode faulty, LocalNode? preferred,
+        Cluster cluster, int repeats, bool verbose, string title, string extra, LocalNode faulty, LocalNode? preferred,
         Func<Cluster, Task> fault, Func<Cluster, Task> restore)
     {
         var times = new List<double>();
@@ -63,6 +64,12 @@ internal static class FailoverHarness
                 await fault(cluster);
                 var errors = 0;
                 var watch = Stopwatch.StartNew();
+                var marks = new List<string>();
+                dataSource.HostMarkedDown += (_, e) =>
+                {
+                    lock (marks)
+                        marks.Add($"{e.Host} marked down at {Stats.F(watch.Elapsed.TotalMilliseconds)} ms: {e.Reason}");
+                };
                 NpgsqlConnection? opened = null;
                 while (opened is null)
                 {
@@ -91,6 +98,11 @@ internal static class FailoverHarness
                     details.Add($"repeat {repeat} opened on the faulty node");
                 if (errors > 0)
                     details.Add($"repeat {repeat}: {errors} open(s) failed before one succeeded");
+                if (verbose)
+                {
+                    lock (marks)
+                        details.AddRange(marks.Select(m => $"repeat {repeat}: {m}"));
+                }
             }
             finally
             {
