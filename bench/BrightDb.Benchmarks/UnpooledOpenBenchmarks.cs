@@ -14,6 +14,7 @@ public class UnpooledOpenBenchmarks
     NpgsqlDataSource _plain = null!;
     NpgsqlDataSource _multiHost = null!;
     BrightDbDataSource _brightDb = null!;
+    BrightDbDataSource _brightDbOneNode = null!;
 
     /// <summary>
     /// Npgsql's default (<c>GSS Encryption Mode=Prefer</c>) or GSS disabled. With the default, about one physical open in
@@ -32,12 +33,15 @@ public class UnpooledOpenBenchmarks
         _plain = NpgsqlDataSource.Create(Clusters.Npgsql(_cluster, [_cluster.Nodes[0]], "bench-plain", "Pooling=false;" + GssKeyword));
         _multiHost = NpgsqlDataSource.Create(Clusters.Npgsql(_cluster, _cluster.Nodes, "bench-multihost", "Pooling=false;Load Balance Hosts=true;" + GssKeyword));
         _brightDb = BrightDbDataSource.Create(Clusters.BrightDb(_cluster, "bench-brightdb", "Pooling=false;" + GssKeyword));
+        _brightDbOneNode = BrightDbDataSource.Create(Clusters.BrightDb(_cluster, "bench-brightdb-one",
+            "Pooling=false;Topology Keys=aws.us-west.us-west-2a;Fallback To Topology Keys Only=true;" + GssKeyword));
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
         _brightDb.Dispose();
+        _brightDbOneNode.Dispose();
         _multiHost.Dispose();
         _plain.Dispose();
         _cluster.DisposeAsync().AsTask().GetAwaiter().GetResult();
@@ -61,6 +65,17 @@ public class UnpooledOpenBenchmarks
     public async Task BrightDbBalanced()
     {
         var connection = await _brightDb.OpenConnectionAsync();
+        await connection.DisposeAsync();
+    }
+
+    /// <summary>
+    /// This driver's whole open path (discovery done, selection, per-server pool, counting) on the baseline's server only
+    /// (a topology key matching node 1 alone): the driver's own cost, without the difference between servers.
+    /// </summary>
+    [Benchmark]
+    public async Task BrightDbOneNode()
+    {
+        var connection = await _brightDbOneNode.OpenConnectionAsync();
         await connection.DisposeAsync();
     }
 }
