@@ -16,26 +16,26 @@ public sealed class PoolingTests(SeedClusterFixture fixture) : IClassFixture<See
     public async Task Unpooled_closing_all_brings_the_map_and_the_servers_to_zero()
     {
         var app = "pool-off-close";
-        await using var ds = BrightDbDataSource.Create(ConnectionString(app, "Pooling=false"));
-        var connections = new List<NpgsqlConnection>();
+        await using var ds = Counts.Create(ConnectionString(app, "Pooling=false"));
+        await using var connections = new ConnectionSet();
         for (var i = 0; i < 30; i++)
             connections.Add(await ds.OpenConnectionAsync());
-        Assert.Equal("10/10/10", Counts.Map(ds, _cluster));
+        Counts.AssertMap("10/10/10", ds, _cluster);
         Assert.Equal("10/10/10", await Counts.ServerEventuallyAsync(_cluster, app, "10/10/10"));
 
         foreach (var c in connections)
             await c.CloseAsync();
-        Assert.Equal("0/0/0", Counts.Map(ds, _cluster));
+        Counts.AssertMap("0/0/0", ds, _cluster);
         Assert.Equal("0/0/0", await Counts.ServerEventuallyAsync(_cluster, app, "0/0/0"));
 
         // Reopening after a full close spreads as evenly as the first time.
         connections.Clear();
         for (var i = 0; i < 30; i++)
             connections.Add(ds.OpenConnection());
-        Assert.Equal("10/10/10", Counts.Map(ds, _cluster));
+        Counts.AssertMap("10/10/10", ds, _cluster);
         Assert.Equal("10/10/10", await Counts.ServerEventuallyAsync(_cluster, app, "10/10/10"));
         await Counts.DisposeAllAsync(connections);
-        Assert.Equal("0/0/0", Counts.Map(ds, _cluster));
+        Counts.AssertMap("0/0/0", ds, _cluster);
         Assert.Equal("0/0/0", await Counts.ServerEventuallyAsync(_cluster, app, "0/0/0"));
     }
 
@@ -43,25 +43,25 @@ public sealed class PoolingTests(SeedClusterFixture fixture) : IClassFixture<See
     public async Task Pooled_reopening_thirty_reuses_the_same_server_connections_and_disposing_closes_them()
     {
         var app = "pool-on-reuse";
-        var ds = BrightDbDataSource.Create(ConnectionString(app, "Pooling=true"));
+        var ds = Counts.Create(ConnectionString(app, "Pooling=true"));
         try
         {
-            var connections = new List<NpgsqlConnection>();
+            await using var connections = new ConnectionSet();
             for (var i = 0; i < 30; i++)
                 connections.Add(await ds.OpenConnectionAsync());
-            Assert.Equal("10/10/10", Counts.Map(ds, _cluster));
+            Counts.AssertMap("10/10/10", ds, _cluster);
             Assert.Equal("10/10/10", await Counts.ServerAsync(_cluster, app));
             var firstPids = connections.Select(c => (c.Host, c.ProcessID)).ToHashSet();
 
             await Counts.DisposeAllAsync(connections);
             // Pooled, the map counts physical connections, which stay open (idle) in each server's pool.
-            Assert.Equal("10/10/10", Counts.Map(ds, _cluster));
+            Counts.AssertMap("10/10/10", ds, _cluster);
             Assert.Equal("10/10/10", await Counts.ServerAsync(_cluster, app));
 
             connections.Clear();
             for (var i = 0; i < 30; i++)
                 connections.Add(ds.OpenConnection());
-            Assert.Equal("10/10/10", Counts.Map(ds, _cluster));
+            Counts.AssertMap("10/10/10", ds, _cluster);
             Assert.Equal("10/10/10", await Counts.ServerAsync(_cluster, app));
             Assert.Equal(firstPids, connections.Select(c => (c.Host, c.ProcessID)).ToHashSet());
             await Counts.DisposeAllAsync(connections);
@@ -79,8 +79,8 @@ public sealed class PoolingTests(SeedClusterFixture fixture) : IClassFixture<See
     public async Task Pooled_disposing_the_data_source_closes_connections_still_in_use_when_returned()
     {
         var app = "pool-on-dispose-busy";
-        var ds = BrightDbDataSource.Create(ConnectionString(app, "Pooling=true"));
-        var connections = new List<NpgsqlConnection>();
+        var ds = Counts.Create(ConnectionString(app, "Pooling=true"));
+        await using var connections = new ConnectionSet();
         for (var i = 0; i < 30; i++)
             connections.Add(await ds.OpenConnectionAsync());
         Assert.Equal("10/10/10", await Counts.ServerAsync(_cluster, app));
@@ -95,8 +95,8 @@ public sealed class PoolingTests(SeedClusterFixture fixture) : IClassFixture<See
     public async Task Pool_of_one_to_ten_handing_out_ten_connections_spreads_them_four_three_three()
     {
         var app = "pool-min1-max10";
-        await using var ds = BrightDbDataSource.Create(ConnectionString(app, "Minimum Pool Size=1;Maximum Pool Size=10"));
-        var connections = new List<NpgsqlConnection>();
+        await using var ds = Counts.Create(ConnectionString(app, "Minimum Pool Size=1;Maximum Pool Size=10"));
+        await using var connections = new ConnectionSet();
         for (var i = 0; i < 10; i++)
             connections.Add(await ds.OpenConnectionAsync());
 

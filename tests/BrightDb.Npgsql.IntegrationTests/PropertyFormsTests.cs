@@ -47,8 +47,8 @@ public sealed class PropertyFormsTests(SeedClusterFixture fixture) : IClassFixtu
 
     BrightDbDataSource CreateDataSource(object properties) => properties switch
     {
-        string s => BrightDbDataSource.Create(s),
-        IReadOnlyDictionary<string, object?> d => BrightDbDataSource.Create(d),
+        string s => Counts.Create(s),
+        IReadOnlyDictionary<string, object?> d => Counts.Create(d),
         _ => throw new ArgumentOutOfRangeException(nameof(properties)),
     };
 
@@ -78,13 +78,13 @@ public sealed class PropertyFormsTests(SeedClusterFixture fixture) : IClassFixtu
     public async Task Thirty_connections_through_a_data_source(string form, bool topology, string expected)
     {
         var app = $"forms-ds-{form}-{(topology ? "topo" : "uniform")}";
-        var connections = new List<NpgsqlConnection>();
+        await using var connections = new ConnectionSet();
         await using (var ds = CreateDataSource(Properties(form, app, topology ? TopologyKey : null)))
         {
             for (var i = 0; i < 30; i++)
                 connections.Add(await ds.OpenConnectionAsync());
 
-            Assert.Equal(expected, Counts.Map(ds, _cluster));
+            Counts.AssertMap(expected, ds, _cluster);
             Assert.Equal(expected, await Counts.ServerEventuallyAsync(_cluster, app, expected));
             await Counts.DisposeAllAsync(connections);
         }
@@ -105,13 +105,13 @@ public sealed class PropertyFormsTests(SeedClusterFixture fixture) : IClassFixtu
     {
         var app = $"forms-driver-{form}-{(topology ? "topo" : "uniform")}";
         var properties = Properties(form, app, topology ? TopologyKey : null);
-        var connections = new List<NpgsqlConnection>();
+        // Every Connect with the same properties shares one data source, hence one set of counts.
+        var ds = Counts.Watch(DriverDataSource(properties));
+        await using var connections = new ConnectionSet();
         for (var i = 0; i < 30; i++)
             connections.Add(DriverConnect(properties));
 
-        // Every Connect with the same properties shares one data source, hence one set of counts.
-        var ds = DriverDataSource(properties);
-        Assert.Equal(expected, Counts.Map(ds, _cluster));
+        Counts.AssertMap(expected, ds, _cluster);
         Assert.Equal(expected, await Counts.ServerEventuallyAsync(_cluster, app, expected));
         Assert.All(connections, c => Assert.Equal(System.Data.ConnectionState.Open, c.State));
         await Counts.DisposeAllAsync(connections);
@@ -126,7 +126,7 @@ public sealed class PropertyFormsTests(SeedClusterFixture fixture) : IClassFixtu
         var app = "forms-driver-dict-order";
         var first = (Dictionary<string, object?>)Properties("dictionary", app, null);
         var reversed = first.Reverse().ToDictionary(p => p.Key, p => p.Value);
-        var connections = new List<NpgsqlConnection>();
+        await using var connections = new ConnectionSet();
         for (var i = 0; i < 15; i++)
         {
             connections.Add(BrightDbDriver.Connect(first));
@@ -134,7 +134,7 @@ public sealed class PropertyFormsTests(SeedClusterFixture fixture) : IClassFixtu
         }
 
         Assert.Same(BrightDbDriver.GetDataSource(first), BrightDbDriver.GetDataSource(reversed));
-        Assert.Equal("10/10/10", Counts.Map(BrightDbDriver.GetDataSource(first), _cluster));
+        Counts.AssertMap("10/10/10", BrightDbDriver.GetDataSource(first), _cluster);
         Assert.Equal("10/10/10", await Counts.ServerEventuallyAsync(_cluster, app, "10/10/10"));
         await Counts.DisposeAllAsync(connections);
     }
@@ -144,11 +144,12 @@ public sealed class PropertyFormsTests(SeedClusterFixture fixture) : IClassFixtu
     {
         var app = "forms-driver-async";
         var properties = (string)Properties("libpq", app, null);
-        var connections = new List<NpgsqlConnection>();
+        var ds = Counts.Watch(BrightDbDriver.GetDataSource(properties));
+        await using var connections = new ConnectionSet();
         for (var i = 0; i < 30; i++)
             connections.Add(await BrightDbDriver.ConnectAsync(properties));
 
-        Assert.Equal("10/10/10", Counts.Map(BrightDbDriver.GetDataSource(properties), _cluster));
+        Counts.AssertMap("10/10/10", ds, _cluster);
         Assert.Equal("10/10/10", await Counts.ServerEventuallyAsync(_cluster, app, "10/10/10"));
         await Counts.DisposeAllAsync(connections);
     }
@@ -157,7 +158,7 @@ public sealed class PropertyFormsTests(SeedClusterFixture fixture) : IClassFixtu
     public async Task PrintHostToConnMap_prints_one_host_count_line_per_host()
     {
         var app = "forms-print";
-        var connections = new List<NpgsqlConnection>();
+        await using var connections = new ConnectionSet();
         await using var ds = CreateDataSource(Properties("libpq", app, null));
         for (var i = 0; i < 30; i++)
             connections.Add(ds.OpenConnection());

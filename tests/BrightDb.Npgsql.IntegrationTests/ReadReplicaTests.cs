@@ -7,7 +7,7 @@ static class ReadReplicas
 {
     internal static string ConnectionString(LocalCluster.LocalCluster cluster, string app, string mode, bool pooled) =>
         $"Host={string.Join(",", cluster.Nodes.Select(n => n.Host))};Port={cluster.Nodes[0].Port};Database=bigmath;Username=bigmath;Password=bigmath;"
-        + $"Load Balance Hosts={mode};Application Name={app};Timeout=5;Pooling={pooled}";
+        + $"Load Balance Hosts={mode};Application Name={app};Pooling={pooled};{Counts.NoHedging}";
 }
 
 /// <summary>Load Balance Hosts by node type on nodes 1-3 (primary) and 4-6 (read replica): 12 connections per case.</summary>
@@ -29,11 +29,11 @@ public sealed class ReadReplicaTests(ReadReplicaClusterFixture fixture) : IClass
     public async Task Twelve_connections_by_node_type(string mode, bool pooled, string expected)
     {
         var app = $"rr-{mode}-{(pooled ? "on" : "off")}";
-        await using (var ds = BrightDbDataSource.Create(ReadReplicas.ConnectionString(_cluster, app, mode, pooled)))
+        await using (var ds = Counts.Create(ReadReplicas.ConnectionString(_cluster, app, mode, pooled)))
         {
-            var connections = await Zones.OpenAsync(ds, 12);
+            await using var connections = await Zones.OpenAsync(ds, 12);
 
-            Assert.Equal(expected, Counts.Map(ds, _cluster));
+            Counts.AssertMap(expected, ds, _cluster);
             Assert.Equal(expected, await Counts.ServerEventuallyAsync(_cluster, app, expected));
             await Counts.DisposeAllAsync(connections);
         }
@@ -54,11 +54,11 @@ public sealed class ReadReplicasStoppedTests(ReadReplicasStoppedFixture fixture)
     public async Task Twelve_connections_go_to_the_primaries(string mode, bool pooled)
     {
         var app = $"rr-stopped-{mode}-{(pooled ? "on" : "off")}";
-        await using (var ds = BrightDbDataSource.Create(ReadReplicas.ConnectionString(_cluster, app, mode, pooled)))
+        await using (var ds = Counts.Create(ReadReplicas.ConnectionString(_cluster, app, mode, pooled)))
         {
-            var connections = await Zones.OpenAsync(ds, 12);
+            await using var connections = await Zones.OpenAsync(ds, 12);
 
-            Assert.Equal("4/4/4/-/-/-", Counts.Map(ds, _cluster));
+            Counts.AssertMap("4/4/4/-/-/-", ds, _cluster);
             Assert.Equal("4/4/4/-/-/-", await Counts.ServerEventuallyAsync(_cluster, app, "4/4/4/-/-/-"));
             await Counts.DisposeAllAsync(connections);
         }
@@ -72,14 +72,14 @@ public sealed class ReadReplicasStoppedTests(ReadReplicasStoppedFixture fixture)
     public async Task Only_rr_fails_clearly(bool async)
     {
         var app = $"rr-stopped-only-rr-{async}";
-        await using var ds = BrightDbDataSource.Create(ReadReplicas.ConnectionString(_cluster, app, "only-rr", pooled: false));
+        await using var ds = Counts.Create(ReadReplicas.ConnectionString(_cluster, app, "only-rr", pooled: false));
 
         var error = async
             ? await Assert.ThrowsAsync<NpgsqlException>(async () => await ds.OpenConnectionAsync())
             : Assert.Throws<NpgsqlException>(() => ds.OpenConnection());
 
         Assert.Contains("read replica", error.Message, StringComparison.OrdinalIgnoreCase);
-        Assert.Equal("0/0/0/-/-/-", Counts.Map(ds, _cluster));
+        Counts.AssertMap("0/0/0/-/-/-", ds, _cluster);
         Assert.Equal("0/0/0/-/-/-", await Counts.ServerEventuallyAsync(_cluster, app, "0/0/0/-/-/-"));
     }
 }

@@ -11,14 +11,22 @@ static class Zones
 
     internal static string ConnectionString(LocalCluster.LocalCluster cluster, string app, string keys, string extra = "") =>
         $"Host={string.Join(",", cluster.Nodes.Select(n => n.Host))};Port={cluster.Nodes[0].Port};Database=bigmath;Username=bigmath;Password=bigmath;"
-        + $"Load Balance Hosts=true;Topology Keys={Expand(keys)};Application Name={app};Timeout=5;{extra}";
+        + $"Load Balance Hosts=true;Topology Keys={Expand(keys)};Application Name={app};{Counts.NoHedging};{extra}";
 
-    internal static async Task<List<NpgsqlConnection>> OpenAsync(BrightDbDataSource ds, int count)
+    internal static async Task<ConnectionSet> OpenAsync(BrightDbDataSource ds, int count)
     {
-        var connections = new List<NpgsqlConnection>();
-        for (var i = 0; i < count; i++)
-            connections.Add(await ds.OpenConnectionAsync());
-        return connections;
+        var connections = new ConnectionSet();
+        try
+        {
+            for (var i = 0; i < count; i++)
+                connections.Add(await ds.OpenConnectionAsync());
+            return connections;
+        }
+        catch
+        {
+            await connections.DisposeAsync();
+            throw;
+        }
     }
 }
 
@@ -38,13 +46,13 @@ public sealed class TopologyKeysTests(ThreeZonesClusterFixture fixture) : IClass
     public async Task Twelve_connections_unpooled(string keys, string expected)
     {
         var app = $"topo-off-{keys}";
-        await using var ds = BrightDbDataSource.Create(Zones.ConnectionString(_cluster, app, keys, "Pooling=false"));
-        var connections = await Zones.OpenAsync(ds, 12);
+        await using var ds = Counts.Create(Zones.ConnectionString(_cluster, app, keys, "Pooling=false"));
+        await using var connections = await Zones.OpenAsync(ds, 12);
 
-        Assert.Equal(expected, Counts.Map(ds, _cluster));
+        Counts.AssertMap(expected, ds, _cluster);
         Assert.Equal(expected, await Counts.ServerEventuallyAsync(_cluster, app, expected));
         await Counts.DisposeAllAsync(connections);
-        Assert.Equal("0/0/0", Counts.Map(ds, _cluster));
+        Counts.AssertMap("0/0/0", ds, _cluster);
     }
 
     [Theory]
@@ -58,11 +66,11 @@ public sealed class TopologyKeysTests(ThreeZonesClusterFixture fixture) : IClass
     public async Task Twelve_connections_pooled(string keys, string expected)
     {
         var app = $"topo-on-{keys}";
-        await using (var ds = BrightDbDataSource.Create(Zones.ConnectionString(_cluster, app, keys, "Pooling=true")))
+        await using (var ds = Counts.Create(Zones.ConnectionString(_cluster, app, keys, "Pooling=true")))
         {
-            var connections = await Zones.OpenAsync(ds, 12);
+            await using var connections = await Zones.OpenAsync(ds, 12);
 
-            Assert.Equal(expected, Counts.Map(ds, _cluster));
+            Counts.AssertMap(expected, ds, _cluster);
             Assert.Equal(expected, await Counts.ServerEventuallyAsync(_cluster, app, expected));
             await Counts.DisposeAllAsync(connections);
         }
@@ -84,11 +92,11 @@ public sealed class TopologyKeysNodeStoppedTests(ThreeZonesNodeOneStoppedFixture
     public async Task Twelve_connections_skip_the_stopped_node(string keys, bool pooled, string expected)
     {
         var app = $"topo-stopped-{keys}-{(pooled ? "on" : "off")}";
-        await using (var ds = BrightDbDataSource.Create(Zones.ConnectionString(_cluster, app, keys, $"Pooling={pooled}")))
+        await using (var ds = Counts.Create(Zones.ConnectionString(_cluster, app, keys, $"Pooling={pooled}")))
         {
-            var connections = await Zones.OpenAsync(ds, 12);
+            await using var connections = await Zones.OpenAsync(ds, 12);
 
-            Assert.Equal(expected, Counts.Map(ds, _cluster));
+            Counts.AssertMap(expected, ds, _cluster);
             Assert.Equal(expected, await Counts.ServerEventuallyAsync(_cluster, app, expected));
             await Counts.DisposeAllAsync(connections);
         }
@@ -102,7 +110,7 @@ public sealed class TopologyKeysNodeStoppedTests(ThreeZonesNodeOneStoppedFixture
     public async Task Only_the_stopped_nodes_key_with_fallback_to_topology_keys_only_fails_clearly(bool async)
     {
         var app = $"topo-stopped-keys-only-{async}";
-        await using var ds = BrightDbDataSource.Create(Zones.ConnectionString(_cluster, app, "2a:1", "Pooling=false;Fallback To Topology Keys Only=true"));
+        await using var ds = Counts.Create(Zones.ConnectionString(_cluster, app, "2a:1", "Pooling=false;Fallback To Topology Keys Only=true"));
 
         var error = async
             ? await Assert.ThrowsAsync<NpgsqlException>(async () => await ds.OpenConnectionAsync())
@@ -110,7 +118,7 @@ public sealed class TopologyKeysNodeStoppedTests(ThreeZonesNodeOneStoppedFixture
 
         Assert.Contains("aws.us-west.us-west-2a", error.Message, StringComparison.Ordinal);
         Assert.Contains("Fallback To Topology Keys Only", error.Message, StringComparison.Ordinal);
-        Assert.Equal("-/0/0", Counts.Map(ds, _cluster));
+        Counts.AssertMap("-/0/0", ds, _cluster);
         Assert.Equal("-/0/0", await Counts.ServerEventuallyAsync(_cluster, app, "-/0/0"));
     }
 }

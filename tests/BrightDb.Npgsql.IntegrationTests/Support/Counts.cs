@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Npgsql;
 using NpgsqlTypes;
 using Cluster = BrightDb.LocalCluster.LocalCluster;
@@ -13,6 +14,53 @@ internal static class Counts
 {
     /// <summary>How long the servers may take to end backends whose client closed (a backend exits asynchronously).</summary>
     static readonly TimeSpan ServerSettleTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// For tests of where connections go (topology keys, node types, counting), not of hung servers: hedging is off, so an
+    /// open slowed by a loaded machine is not taken for a hung server. The seed-form, pooling and concurrency tests keep
+    /// the default, as users do.
+    /// </summary>
+    internal const string NoHedging = "Hedged Open Delay=0";
+
+    static readonly ConditionalWeakTable<BrightDbDataSource, List<string>> Events = new();
+
+    /// <summary>Creates a data source whose down/up events are recorded, to explain a failed count assertion.</summary>
+    internal static BrightDbDataSource Create(string connectionString) => Watch(BrightDbDataSource.Create(connectionString));
+
+    /// <inheritdoc cref="Create(string)"/>
+    internal static BrightDbDataSource Create(IReadOnlyDictionary<string, object?> properties) => Watch(BrightDbDataSource.Create(properties));
+
+    internal static BrightDbDataSource Watch(BrightDbDataSource dataSource)
+    {
+        var events = Events.GetValue(dataSource, _ => []);
+        var watch = Stopwatch.StartNew();
+        dataSource.HostMarkedDown += (_, e) => Note(events, watch, $"{e.Host} marked down: {e.Reason}");
+        dataSource.HostMarkedUp += (_, e) => Note(events, watch, $"{e.Host} marked up");
+        return dataSource;
+    }
+
+    static void Note(List<string> events, Stopwatch watch, string what)
+    {
+        lock (events)
+            events.Add($"+{watch.ElapsedMilliseconds} ms {what}");
+    }
+
+    /// <summary>The driver's map equals <paramref name="expected"/>; if not, the failure lists the servers marked down or up meanwhile.</summary>
+    internal static void AssertMap(string expected, BrightDbDataSource dataSource, Cluster cluster)
+    {
+        var actual = Map(dataSource, cluster);
+        if (actual != expected)
+            Assert.Fail($"Driver map: expected {expected}, actual {actual}.{Explain(dataSource)}");
+    }
+
+    /// <summary>The servers marked down or up so far, for failure messages.</summary>
+    internal static string Explain(BrightDbDataSource dataSource)
+    {
+        if (!Events.TryGetValue(dataSource, out var events))
+            return "";
+        lock (events)
+            return events.Count == 0 ? " No server was marked down or up." : " Events: " + string.Join("; ", events);
+    }
 
     internal static string Format(IEnumerable<int?> counts) => string.Join("/", counts.Select(c => c?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-"));
 
@@ -114,6 +162,16 @@ internal static class Counts
     internal static async Task DisposeAllAsync(IEnumerable<NpgsqlConnection> connections)
     {
         foreach (var connection in connections)
+            await connection.DisposeAsync();
+    }
+}
+
+/// <summary>Connections a test holds: disposed at the end of the test even when an assertion fails, so nothing leaks into later tests.</summary>
+internal sealed class ConnectionSet : List<NpgsqlConnection>, IAsyncDisposable
+{
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var connection in this)
             await connection.DisposeAsync();
     }
 }
