@@ -20,9 +20,11 @@ public class PooledOpenBenchmarks
     NpgsqlDataSource _plain = null!;
     NpgsqlDataSource _multiHost = null!;
     BrightDbDataSource _brightDb = null!;
+    BrightDbDataSource _brightDbOneNode = null!;
     Func<ValueTask<NpgsqlConnection>> _openPlain = null!;
     Func<ValueTask<NpgsqlConnection>> _openMultiHost = null!;
     Func<ValueTask<NpgsqlConnection>> _openBrightDb = null!;
+    Func<ValueTask<NpgsqlConnection>> _openBrightDbOneNode = null!;
 
     [Params(1, 64)]
     public int Concurrency { get; set; }
@@ -38,11 +40,14 @@ public class PooledOpenBenchmarks
         _plain = NpgsqlDataSource.Create(Clusters.Npgsql(_cluster, [_cluster.Nodes[0]], "bench-plain"));
         _multiHost = NpgsqlDataSource.Create(Clusters.Npgsql(_cluster, _cluster.Nodes, "bench-multihost", "Load Balance Hosts=true"));
         _brightDb = BrightDbDataSource.Create(Clusters.BrightDb(_cluster, "bench-brightdb"));
+        _brightDbOneNode = BrightDbDataSource.Create(Clusters.BrightDb(_cluster, "bench-brightdb-one",
+            "Topology Keys=aws.us-west.us-west-2a;Fallback To Topology Keys Only=true"));
         if (_multiHost is not NpgsqlMultiHostDataSource)
             throw new InvalidOperationException("expected Npgsql's multi-host data source");
         _openPlain = () => _plain.OpenConnectionAsync();
         _openMultiHost = () => _multiHost.OpenConnectionAsync();
         _openBrightDb = () => _brightDb.OpenConnectionAsync();
+        _openBrightDbOneNode = () => _brightDbOneNode.OpenConnectionAsync();
     }
 
     [GlobalCleanup]
@@ -52,6 +57,7 @@ public class PooledOpenBenchmarks
         var counts = _cluster.GetClientConnectionCountsAsync().GetAwaiter().GetResult();
         Console.WriteLine($"// server connection counts at cleanup: {string.Join(", ", counts.OrderBy(c => c.Key).Select(c => $"node {c.Key}={c.Value}"))}");
         _brightDb.Dispose();
+        _brightDbOneNode.Dispose();
         _multiHost.Dispose();
         _plain.Dispose();
         _cluster.DisposeAsync().AsTask().GetAwaiter().GetResult();
@@ -68,6 +74,13 @@ public class PooledOpenBenchmarks
     /// <summary>This driver, <c>Load Balance Hosts=true</c>, the three servers learned from <c>yb_servers()</c>.</summary>
     [Benchmark(OperationsPerInvoke = OpsPerInvoke)]
     public Task BrightDbBalanced() => RunAsync(_openBrightDb);
+
+    /// <summary>
+    /// This driver's whole open path on the baseline's server only (a topology key matching node 1 alone): its own cost,
+    /// without the difference between one server and three sharing the same two cores.
+    /// </summary>
+    [Benchmark(OperationsPerInvoke = OpsPerInvoke)]
+    public Task BrightDbOneNode() => RunAsync(_openBrightDbOneNode);
 
     Task RunAsync(Func<ValueTask<NpgsqlConnection>> open)
     {
