@@ -100,7 +100,8 @@ public sealed class PoolingTests(SeedClusterFixture fixture) : IClassFixture<See
         for (var i = 0; i < 10; i++)
             connections.Add(await ds.OpenConnectionAsync());
 
-        Assert.Equal("3/3/4", Counts.Sorted(Counts.Map(ds, _cluster)));
+        var map = Counts.Map(ds, _cluster);
+        Assert.True(Counts.Sorted(map) == "3/3/4", $"Driver map: expected 4/3/3 in some order, actual {map}.{Counts.Explain(ds)}");
         Assert.Equal("3/3/4", await Counts.ServerSortedEventuallyAsync(_cluster, app, "3/3/4"));
         Assert.Equal("3/3/4", Counts.Sorted(Counts.Format(_cluster.Nodes.Select(n => (int?)connections.Count(c => c.Host == n.Host)))));
         await Counts.DisposeAllAsync(connections);
