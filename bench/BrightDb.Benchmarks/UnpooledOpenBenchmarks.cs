@@ -15,6 +15,7 @@ public class UnpooledOpenBenchmarks
     NpgsqlDataSource _multiHost = null!;
     BrightDbDataSource _brightDb = null!;
     BrightDbDataSource _brightDbOneNode = null!;
+    BrightDbDataSource _brightDbNoHedge = null!;
 
     /// <summary>
     /// Npgsql's default (<c>GSS Encryption Mode=Prefer</c>) or GSS disabled. With the default, about one physical open in
@@ -35,6 +36,7 @@ public class UnpooledOpenBenchmarks
         _brightDb = BrightDbDataSource.Create(Clusters.BrightDb(_cluster, "bench-brightdb", "Pooling=false;" + GssKeyword));
         _brightDbOneNode = BrightDbDataSource.Create(Clusters.BrightDb(_cluster, "bench-brightdb-one",
             "Pooling=false;Topology Keys=aws.us-west.us-west-2a;Fallback To Topology Keys Only=true;" + GssKeyword));
+        _brightDbNoHedge = BrightDbDataSource.Create(Clusters.BrightDb(_cluster, "bench-brightdb-nohedge", "Pooling=false;Hedged Open Delay=0;" + GssKeyword));
     }
 
     [GlobalCleanup]
@@ -42,6 +44,7 @@ public class UnpooledOpenBenchmarks
     {
         _brightDb.Dispose();
         _brightDbOneNode.Dispose();
+        _brightDbNoHedge.Dispose();
         _multiHost.Dispose();
         _plain.Dispose();
         _cluster.DisposeAsync().AsTask().GetAwaiter().GetResult();
@@ -76,6 +79,14 @@ public class UnpooledOpenBenchmarks
     public async Task BrightDbOneNode()
     {
         var connection = await _brightDbOneNode.OpenConnectionAsync();
+        await connection.DisposeAsync();
+    }
+
+    /// <summary>This driver with hedging off (<c>Hedged Open Delay=0</c>): what the hedge's timer and bookkeeping cost a physical open.</summary>
+    [Benchmark]
+    public async Task BrightDbNoHedge()
+    {
+        var connection = await _brightDbNoHedge.OpenConnectionAsync();
         await connection.DisposeAsync();
     }
 }
