@@ -252,6 +252,7 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
             Database = ServerSetup.Database,
             Username = ServerSetup.AdminUser,
             Password = ServerSetup.AdminPassword,
+            GssEncryptionMode = GssEncryptionMode.Disable,
         }.ConnectionString;
     }
 
@@ -446,7 +447,7 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
     /// <returns>The rows, in the order the function returned them.</returns>
     public async Task<IReadOnlyList<YbServersRow>> QueryYbServersAsync(int nodeIndex = 1, CancellationToken ct = default)
     {
-        var builder = new NpgsqlConnectionStringBuilder(ConnectionString(nodeIndex)) { Pooling = false, Timeout = 15 };
+        var builder = new NpgsqlConnectionStringBuilder(ConnectionString(nodeIndex)) { Pooling = false, Timeout = 15, GssEncryptionMode = GssEncryptionMode.Disable };
         await using var connection = new NpgsqlConnection(builder.ConnectionString);
         await connection.OpenAsync(ct);
         await using var command = new NpgsqlCommand("select * from yb_servers()", connection);

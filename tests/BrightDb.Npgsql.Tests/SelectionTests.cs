@@ -367,4 +367,21 @@ public class SelectionTests
         Assert.Same(servers[0], ServerSelector.SelectAndReserve(plan, _time, Window, tried, out kind));
         Assert.Equal(SelectionKind.Probe, kind);
     }
+
+    [Fact]
+    public void A_server_whose_pool_is_full_is_passed_over_while_another_has_room()
+    {
+        // Level 1 (2a) is full at a capacity of 2: the open goes to level 2 rather than wait for a slot at 2a.
+        var servers = ThreeZones();
+        var plan = SelectionPlan.Build(servers, LoadBalanceMode.Any, Keys(ExpandKeys("2a:1,2b:2")), false, capacity: 2);
+        Assert.Equal([2, 0, 0], Pick(plan, servers, 2));
+        Assert.Equal([2, 2, 0], Pick(plan, servers, 2));
+        Assert.Equal([2, 2, 2], Pick(plan, servers, 2));
+
+        // Every server full: the least loaded of them (the open then waits for a slot there).
+        servers[1].Release();
+        Assert.Same(servers[1], ServerSelector.SelectAndReserve(plan, _time, Window, null, out _));
+        Assert.NotNull(ServerSelector.SelectAndReserve(plan, _time, Window, null, out _));
+        Assert.Equal(7, servers.Sum(s => s.InUse));
+    }
 }

@@ -159,4 +159,13 @@ public class SettingsTests
         var e = Assert.Throws<ArgumentException>(() => BrightDb.Npgsql.ConnectionStrings.BrightDbSettings.From(builder));
         Assert.Contains("Port", e.Message);
     }
+
+    [Fact]
+    public void GSS_encryption_is_off_unless_the_application_asks_for_it()
+    {
+        var off = BrightDb.Npgsql.ConnectionStrings.BrightDbSettings.From(new BrightDbConnectionStringBuilder("host=h user=u"));
+        Assert.Equal(GssEncryptionMode.Disable, new NpgsqlConnectionStringBuilder(off.ForServer("h", 2521)).GssEncryptionMode);
+        var asked = BrightDb.Npgsql.ConnectionStrings.BrightDbSettings.From(new BrightDbConnectionStringBuilder("host=h user=u gssencmode=require"));
+        Assert.Equal(GssEncryptionMode.Require, new NpgsqlConnectionStringBuilder(asked.ForServer("h", 2521)).GssEncryptionMode);
+    }
 }

@@ -25,6 +25,8 @@ internal static class AdminSql
         ConnectionIdleLifetime = 60,
         Timeout = timeoutSeconds,
         CommandTimeout = timeoutSeconds,
+        // Npgsql's default attempt at GSS encryption can stall a connection for seconds where Kerberos is not set up.
+        GssEncryptionMode = GssEncryptionMode.Disable,
     }.ConnectionString;
 
     /// <summary>Drops the node's pooled connections (after a stop, kill, removal or destroy).</summary>

@@ -17,7 +17,7 @@ internal sealed class ConnectGate(int limit)
     int _active;
     int _waiters;
 
-    internal const int DefaultLimit = 2;
+    internal const int DefaultLimit = ConnectionStrings.DriverValues.DefaultMaxConnectingPerServer;
 
     internal int Active => Volatile.Read(ref _active);
 

@@ -9,11 +9,18 @@ namespace BrightDb.Npgsql.Balancing;
 /// </summary>
 internal sealed class SelectionPlan
 {
-    SelectionPlan(ServerEndpoint[][] groups, string? emptyReason)
+    SelectionPlan(ServerEndpoint[][] groups, string? emptyReason, int capacity)
     {
         Groups = groups;
         EmptyReason = emptyReason;
+        Capacity = capacity;
     }
+
+    /// <summary>
+    /// Connections one server can take from this data source (its pool's maximum; unbounded unpooled). A full server is
+    /// passed over while another candidate has room: waiting for a pool slot there would only delay the open.
+    /// </summary>
+    internal int Capacity { get; }
 
     /// <summary>Candidate groups, most preferred first. Every endpoint appears at most once.</summary>
     internal ServerEndpoint[][] Groups { get; }
@@ -23,7 +30,8 @@ internal sealed class SelectionPlan
 
     internal IEnumerable<ServerEndpoint> Candidates => Groups.SelectMany(g => g);
 
-    internal static SelectionPlan Build(IReadOnlyList<ServerEndpoint> servers, LoadBalanceMode mode, IReadOnlyList<TopologyKey> keys, bool topologyKeysOnly)
+    internal static SelectionPlan Build(
+        IReadOnlyList<ServerEndpoint> servers, LoadBalanceMode mode, IReadOnlyList<TopologyKey> keys, bool topologyKeysOnly, int capacity = int.MaxValue)
     {
         ServerNodeType?[] typeOrder = mode switch
         {
@@ -66,7 +74,7 @@ internal sealed class SelectionPlan
             };
         }
 
-        return new SelectionPlan([.. groups], emptyReason);
+        return new SelectionPlan([.. groups], emptyReason, capacity);
     }
 
     static void Add(List<ServerEndpoint[]> groups, IEnumerable<ServerEndpoint> group)

@@ -20,9 +20,10 @@ internal sealed class ServerEndpoint
     /// <summary>0 while the server is up; otherwise the <see cref="TimeProvider"/> timestamp until which it is skipped.</summary>
     long _downUntil;
 
-    internal ServerEndpoint(HostAndPort address, Func<ServerEndpoint, NpgsqlDataSource> dataSourceFactory)
+    internal ServerEndpoint(HostAndPort address, Func<ServerEndpoint, NpgsqlDataSource> dataSourceFactory, int connectLimit = ConnectGate.DefaultLimit)
     {
         Address = address;
+        Gate = new ConnectGate(connectLimit);
         MapKey = address.Host;
         _dataSourceFactory = dataSourceFactory;
         OnStateChange = HandleStateChange;
@@ -32,7 +33,7 @@ internal sealed class ServerEndpoint
     internal HostAndPort Address { get; }
 
     /// <summary>Limits the opens in progress on this server (in effect, new physical connections) to a few at a time.</summary>
-    internal ConnectGate Gate { get; } = new(ConnectGate.DefaultLimit);
+    internal ConnectGate Gate { get; }
 
     /// <summary>The server as the last snapshot described it; <see langword="null"/> for a listed host the cluster did not report.</summary>
     internal ServerInfo? Info { get; set; }
@@ -80,11 +81,24 @@ internal sealed class ServerEndpoint
 
     internal long DownUntil => Volatile.Read(ref _downUntil);
 
-    /// <summary>When a connection attempt on this server last completed (a sign of life), as a <see cref="TimeProvider"/> timestamp.</summary>
-    internal long LastAnswer => Volatile.Read(ref _lastAnswer);
-    long _lastAnswer;
+    /// <summary>
+    /// When an open on this server last succeeded (a sign of life), in <see cref="Environment.TickCount64"/> milliseconds:
+    /// hedging is about real waiting, and this clock costs a few nanoseconds on every open.
+    /// </summary>
+    internal long LastAnswerMs => Volatile.Read(ref _lastAnswerMs);
+    long _lastAnswerMs;
 
-    internal void NoteAnswer(long now) => Volatile.Write(ref _lastAnswer, now);
+    /// <summary>Records a sign of life; written at most once a millisecond, so busy servers do not bounce the cache line.</summary>
+    internal void NoteAnswer()
+    {
+        var now = Environment.TickCount64;
+        if (Volatile.Read(ref _lastAnswerMs) != now)
+            Volatile.Write(ref _lastAnswerMs, now);
+    }
+
+    /// <summary>Whether the server gave a sign of life within the last <paramref name="window"/>.</summary>
+    internal bool AnsweredWithin(TimeSpan window) =>
+        LastAnswerMs is var last && last != 0 && Environment.TickCount64 - last < (long)window.TotalMilliseconds;
 
     /// <summary>Usable now: up, or down with its delay over (then one open may probe it).</summary>
     internal bool IsSelectable(long now) => !Removed && (DownUntil is var d && (d == 0 || d <= now));

@@ -17,7 +17,8 @@ internal static class ServerSelector
     /// <param name="allowProbe">False to skip servers marked down even when their delay is over (a hedge wants a server that answers, not a probe).</param>
     /// <param name="kind">Whether the server was chosen normally, as the one probe of a server whose delay is over, or as a last resort.</param>
     /// <returns>The chosen server, already counted; <see langword="null"/> when no server is usable.</returns>
-    internal static ServerEndpoint? SelectAndReserve(SelectionPlan plan, TimeProvider time, long probeWindow, HashSet<ServerEndpoint>? exclude, out SelectionKind kind, bool allowProbe = true)
+    internal static ServerEndpoint? SelectAndReserve(
+        SelectionPlan plan, TimeProvider time, long probeWindow, HashSet<ServerEndpoint>? exclude, out SelectionKind kind, bool allowProbe = true)
     {
         kind = SelectionKind.Normal;
         long now = 0;
@@ -25,7 +26,7 @@ internal static class ServerSelector
         {
             for (var race = 0; ; race++)
             {
-                var chosen = PickLeastLoaded(group, time, ref now, exclude, ignoreDown: false, allowProbe, out var observed);
+                var chosen = PickLeastLoaded(group, time, ref now, exclude, Pass.Usable, allowProbe, plan.Capacity, out var observed);
                 if (chosen is null)
                     break;
 
@@ -52,12 +53,13 @@ internal static class ServerSelector
             }
         }
 
-        // Every candidate is marked down. A server marked down by an error stays skipped for its delay (a dead server is
-        // not worth a burst of attempts); one only suspected of hanging because it answered slowly may just be busy, and a
-        // burst of slow answers under load can suspect them all: rather than refuse service, try the least-loaded of those.
+        // Every candidate with room is marked down. A server marked down by an error stays skipped for its delay (a dead
+        // server is not worth a burst of attempts); one only suspected of hanging because it answered slowly may just be
+        // busy, and a burst of slow answers under load can suspect them all: rather than refuse service, try the
+        // least-loaded of those.
         foreach (var group in plan.Groups)
         {
-            if (PickLeastLoaded(group, time, ref now, exclude, ignoreDown: true, allowProbe, out _) is { } lastResort)
+            if (PickLeastLoaded(group, time, ref now, exclude, Pass.Suspected, allowProbe, plan.Capacity, out _) is { } lastResort)
             {
                 Interlocked.Increment(ref lastResort.InUse);
                 kind = SelectionKind.LastResort;
@@ -65,10 +67,36 @@ internal static class ServerSelector
             }
         }
 
+        // Every usable server's pool is full: the least loaded, where the open waits for a pool slot (up to Timeout).
+        if (plan.Capacity != int.MaxValue)
+        {
+            foreach (var group in plan.Groups)
+            {
+                if (PickLeastLoaded(group, time, ref now, exclude, Pass.Full, allowProbe, plan.Capacity, out _) is { } full)
+                {
+                    Interlocked.Increment(ref full.InUse);
+                    return full;
+                }
+            }
+        }
+
         return null;
     }
 
-    static ServerEndpoint? PickLeastLoaded(ServerEndpoint[] group, TimeProvider time, ref long now, HashSet<ServerEndpoint>? exclude, bool ignoreDown, bool allowProbe, out int min)
+    enum Pass
+    {
+        /// <summary>Servers that are up (or due a probe) and have room.</summary>
+        Usable,
+
+        /// <summary>Servers marked down only on suspicion, with room.</summary>
+        Suspected,
+
+        /// <summary>Servers that are up, full or not.</summary>
+        Full,
+    }
+
+    static ServerEndpoint? PickLeastLoaded(
+        ServerEndpoint[] group, TimeProvider time, ref long now, HashSet<ServerEndpoint>? exclude, Pass pass, bool allowProbe, int capacity, out int min)
     {
         min = int.MaxValue;
         var ties = 0;
@@ -77,13 +105,19 @@ internal static class ServerSelector
         for (var i = 0; i < group.Length; i++)
         {
             var server = group[i];
-            if (exclude is not null && exclude.Contains(server))
+            if (server.Removed || (exclude is not null && exclude.Contains(server)))
                 continue;
-            if (server.Removed || (ignoreDown && !server.OnlySuspected))
+            var count = Volatile.Read(ref server.InUse);
+            if (pass != Pass.Full && count >= capacity)
                 continue;
-            if (server.DownUntil != 0 && !ignoreDown)
+            if (pass == Pass.Suspected)
             {
-                if (!allowProbe)
+                if (server.DownUntil == 0 || !server.OnlySuspected)
+                    continue;
+            }
+            else if (server.DownUntil != 0)
+            {
+                if (!allowProbe || pass == Pass.Full)
                     continue;
                 // Read the clock only when some server is down: the common path never pays for it.
                 if (now == 0)
@@ -92,7 +126,6 @@ internal static class ServerSelector
                     continue;
             }
 
-            var count = Volatile.Read(ref server.InUse);
             if (count < min)
             {
                 min = count;

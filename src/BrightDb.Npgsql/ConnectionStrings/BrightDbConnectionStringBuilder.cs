@@ -8,8 +8,8 @@ namespace BrightDb.Npgsql;
 
 /// <summary>
 /// The properties of a BrightDB connection: this driver's keywords (<c>Load Balance Hosts</c>, <c>Topology Keys</c>,
-/// <c>YB Servers Refresh Interval</c>, <c>Failed Host Reconnect Delay Secs</c>, <c>Fallback To Topology Keys Only</c>)
-/// and every keyword of Npgsql.
+/// <c>YB Servers Refresh Interval</c>, <c>Failed Host Reconnect Delay Secs</c>, <c>Fallback To Topology Keys Only</c>,
+/// <c>Hedged Open Delay</c>, <c>Max Connecting Per Server</c>) and every keyword of Npgsql.
 /// </summary>
 /// <remarks>
 /// Keywords may be written in any case and with spaces, <c>_</c> or <c>-</c> between words; libpq/psycopg2 names
@@ -158,6 +158,17 @@ public sealed class BrightDbConnectionStringBuilder : DbConnectionStringBuilder
     /// meanwhile. 0 turns hedging off. Default 2000.
     /// </summary>
     public int HedgedOpenDelay { get => GetInt(Keywords.HedgedOpenDelay, DriverValues.DefaultHedgedOpenDelayMilliseconds); set => this[Keywords.HedgedOpenDelay] = value; }
+
+    /// <summary>
+    /// <c>Max Connecting Per Server</c>: how many opens (in effect, new physical connections) may be in progress on one
+    /// server at once (1 to 1000); more wait for a place, at most <see cref="Timeout"/>. Paces bursts, so that a cold start
+    /// or a server joining the cluster does not receive every new connection at once. Default 2.
+    /// </summary>
+    public int MaxConnectingPerServer
+    {
+        get => GetInt(Keywords.MaxConnectingPerServer, DriverValues.DefaultMaxConnectingPerServer);
+        set => this[Keywords.MaxConnectingPerServer] = value;
+    }
 
     /// <summary>Npgsql's <c>Pooling</c>: whether each server's connections are pooled. Default true.</summary>
     public bool Pooling { get => Get("Pooling") is not { } v || bool.Parse(v); set => this["Pooling"] = value; }

@@ -20,6 +20,7 @@ internal sealed class BrightDbSettings
     internal TimeSpan ReconnectDelay { get; private init; }
     internal bool FallbackToTopologyKeysOnly { get; private init; }
     internal TimeSpan HedgedOpenDelay { get; private init; }
+    internal int MaxConnectingPerServer { get; private init; }
     internal IReadOnlyList<HostAndPort> ListedHosts { get; }
 
     /// <summary>Npgsql's settings without Host and Port; never handed out as is (it holds the password).</summary>
@@ -80,6 +81,12 @@ internal sealed class BrightDbSettings
                 npgsql[key] = value;
         }
 
+        // Npgsql prefers GSS encryption by default, and attempting it where Kerberos is not set up can stall a physical
+        // connection for seconds (seen here: about one open in tens waited exactly 5 s). A stall reads as a hung server to
+        // failover, so the driver connects without GSS encryption unless the application asks for it.
+        if (!source.ContainsKey("GSS Encryption Mode"))
+            npgsql.GssEncryptionMode = GssEncryptionMode.Disable;
+
         if (string.IsNullOrWhiteSpace(hosts))
             throw new ArgumentException("The connection string has no Host: give at least one server of the cluster (Host=h1,h2 or host=h1,h2).", nameof(source));
 
@@ -113,6 +120,7 @@ internal sealed class BrightDbSettings
             ReconnectDelay = TimeSpan.FromSeconds(source.FailedHostReconnectDelaySecs),
             FallbackToTopologyKeysOnly = source.FallbackToTopologyKeysOnly,
             HedgedOpenDelay = TimeSpan.FromMilliseconds(source.HedgedOpenDelay),
+            MaxConnectingPerServer = source.MaxConnectingPerServer,
         };
     }
 }

@@ -11,6 +11,8 @@ internal static class DriverValues
     internal const int MaxReconnectDelaySeconds = 60;
     internal const int DefaultHedgedOpenDelayMilliseconds = 2000;
     internal const int MaxHedgedOpenDelayMilliseconds = 60000;
+    internal const int DefaultMaxConnectingPerServer = 2;
+    internal const int MaxMaxConnectingPerServer = 1000;
 
     internal static void Validate(string canonical, string value)
     {
@@ -34,6 +36,9 @@ internal static class DriverValues
                 break;
             case Keywords.HedgedOpenDelay:
                 ParseMilliseconds(value, canonical, MaxHedgedOpenDelayMilliseconds);
+                break;
+            case Keywords.MaxConnectingPerServer:
+                ParseCount(value, canonical, 1, MaxMaxConnectingPerServer);
                 break;
         }
     }
@@ -79,6 +84,14 @@ internal static class DriverValues
             throw new ArgumentException(
                 $"Invalid value '{value}' for connection keyword '{keyword}'. Expected a whole number of seconds from 0 to {max}.", nameof(value));
         return seconds;
+    }
+
+    internal static int ParseCount(string value, string keyword, int min, int max)
+    {
+        if (!int.TryParse(value.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < min || n > max)
+            throw new ArgumentException(
+                $"Invalid value '{value}' for connection keyword '{keyword}'. Expected a whole number from {min} to {max}.", nameof(value));
+        return n;
     }
 
     internal static int ParseMilliseconds(string value, string keyword, int max)

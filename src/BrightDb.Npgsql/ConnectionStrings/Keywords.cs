@@ -15,6 +15,7 @@ internal static class Keywords
     internal const string FailedHostReconnectDelaySecs = "Failed Host Reconnect Delay Secs";
     internal const string FallbackToTopologyKeysOnly = "Fallback To Topology Keys Only";
     internal const string HedgedOpenDelay = "Hedged Open Delay";
+    internal const string MaxConnectingPerServer = "Max Connecting Per Server";
 
     /// <summary>Our keywords, by normalized alias.</summary>
     internal static readonly FrozenDictionary<string, string> Driver = new Dictionary<string, string>
@@ -28,11 +29,13 @@ internal static class Keywords
         ["fallbacktotopologykeysonly"] = FallbackToTopologyKeysOnly,
         ["hedgedopendelay"] = HedgedOpenDelay,
         ["hedgedopendelayms"] = HedgedOpenDelay,
+        ["maxconnectingperserver"] = MaxConnectingPerServer,
+        ["maxconnecting"] = MaxConnectingPerServer,
     }.ToFrozenDictionary();
 
     /// <summary>The canonical names of our keywords, in documentation order.</summary>
     internal static readonly IReadOnlyList<string> DriverCanonical =
-        [LoadBalanceHosts, TopologyKeys, YBServersRefreshInterval, FailedHostReconnectDelaySecs, FallbackToTopologyKeysOnly, HedgedOpenDelay];
+        [LoadBalanceHosts, TopologyKeys, YBServersRefreshInterval, FailedHostReconnectDelaySecs, FallbackToTopologyKeysOnly, HedgedOpenDelay, MaxConnectingPerServer];
 
     /// <summary>
     /// libpq (psycopg2) names whose Npgsql name differs by more than case, spaces, '_' and '-'.

@@ -55,7 +55,10 @@ public sealed class BrightDbDataSource : DbDataSource
         {
             _cluster = new TopologyManager(
                 settings, time, _loggerFactory.CreateLogger(Log.TopologyCategory), Name,
-                address => new ServerEndpoint(address, endpoint => BuildNpgsql(settings.ForServer(endpoint.Address.Host, endpoint.Address.Port), PoolName(endpoint))),
+                address => new ServerEndpoint(
+                    address,
+                    endpoint => BuildNpgsql(settings.ForServer(endpoint.Address.Host, endpoint.Address.Port), PoolName(endpoint)),
+                    settings.MaxConnectingPerServer),
                 (old, @new) => TopologyChanged?.Invoke(this, new TopologyChangedEventArgs(old, @new)),
                 (endpoint, error) => MarkDown(endpoint, error));
         }
@@ -156,11 +159,8 @@ public sealed class BrightDbDataSource : DbDataSource
 
             // Waiting for a place at a busy server is not the server being slow: it happens before the attempt, so the
             // hedge delay only measures the server. A server marked down meanwhile is given up at once.
-            if (!EnterGate(endpoint) && !await WaitForGateAsync(endpoint, kind, async, cancellationToken).ConfigureAwait(false))
-            {
-                (failures ??= new OpenFailures()).Tried.Add(endpoint);
+            if (!endpoint.Gate.TryEnter() && !await WaitForGateAsync(endpoint, kind, failures ??= new OpenFailures(), async, cancellationToken).ConfigureAwait(false))
                 continue;
-            }
 
             var attempt = AttemptAsync(endpoint, isProbe, async, cancellationToken);
             // A pooled open with an idle connection completes here, without any further allocation.
@@ -177,9 +177,7 @@ public sealed class BrightDbDataSource : DbDataSource
 
             try
             {
-                var opened = await attempt.ConfigureAwait(false);
-                endpoint.NoteAnswer(_time.GetTimestamp());
-                return opened;
+                return await attempt.ConfigureAwait(false);
             }
             catch (Exception e) when (FailureClassifier.IsServerUnavailable(e, cancellationToken))
             {
@@ -189,24 +187,20 @@ public sealed class BrightDbDataSource : DbDataSource
     }
 
     /// <summary>
-    /// Pooled, the gate keeps a burst from opening many physical connections to one server at once. Unpooled, every open
-    /// is a physical connection by the application's choice, as with plain Npgsql, and the gate would only cap throughput.
+    /// Waits for a place among the opens in progress on <paramref name="endpoint"/>; false (the server recorded as tried)
+    /// when the server got marked down meanwhile, or when no place came within <c>Timeout</c>. The wait is ours, not the
+    /// server's fault: it does not mark the server down.
     /// </summary>
-    bool EnterGate(ServerEndpoint endpoint) => !_settings.Pooling || endpoint.Gate.TryEnter();
-
-    void ExitGate(ServerEndpoint endpoint)
+    async ValueTask<bool> WaitForGateAsync(ServerEndpoint endpoint, SelectionKind kind, OpenFailures failures, bool async, CancellationToken cancellationToken)
     {
-        if (_settings.Pooling)
-            endpoint.Gate.Exit();
-    }
-
-    async ValueTask<bool> WaitForGateAsync(ServerEndpoint endpoint, SelectionKind kind, bool async, CancellationToken cancellationToken)
-    {
+        var deadline = Environment.TickCount64 + (long)_settings.ConnectTimeout.TotalMilliseconds;
+        var timedOut = false;
         try
         {
             // A server chosen normally that gets marked down meanwhile is given up; one chosen despite a down mark is waited for.
-            Func<bool> abandon = kind == SelectionKind.Normal ? () => endpoint.DownUntil != 0 : static () => false;
-            if (await endpoint.Gate.WaitAsync(abandon, async, cancellationToken).ConfigureAwait(false))
+            var normal = kind == SelectionKind.Normal;
+            if (await endpoint.Gate.WaitAsync(
+                    () => (normal && endpoint.DownUntil != 0) || (timedOut = Environment.TickCount64 > deadline), async, cancellationToken).ConfigureAwait(false))
                 return true;
         }
         catch
@@ -216,6 +210,13 @@ public sealed class BrightDbDataSource : DbDataSource
         }
 
         endpoint.Release();
+        if (timedOut)
+            failures.Add(endpoint, new TimeoutException(
+                $"no place within Timeout ({_settings.ConnectTimeout.TotalSeconds} s) among the {_settings.MaxConnectingPerServer} opens allowed in progress at once"));
+        else if (!endpoint.OnlySuspected)
+            failures.Tried.Add(endpoint);
+        // A server only suspected of hanging stays a candidate: when every other server is full or down, this open comes
+        // back to it as a last resort, and then waits for a place there.
         return false;
     }
 
@@ -240,7 +241,7 @@ public sealed class BrightDbDataSource : DbDataSource
         }
         catch (Exception e)
         {
-            ExitGate(endpoint);
+            endpoint.Gate.Exit();
             endpoint.Release();
             if (connection is not null)
             {
@@ -264,8 +265,9 @@ public sealed class BrightDbDataSource : DbDataSource
             throw;
         }
 
-        ExitGate(endpoint);
+        endpoint.Gate.Exit();
         endpoint.Release();
+        endpoint.NoteAnswer();
         // A server that answers is up, whether this open was its probe or it had been suspected of hanging.
         if (endpoint.DownUntil != 0)
             MarkUp(endpoint);
@@ -283,7 +285,7 @@ public sealed class BrightDbDataSource : DbDataSource
         ServerEndpoint first, Task<NpgsqlConnection> firstAttempt, ClusterState state, OpenFailures failures, CancellationToken cancellationToken)
     {
         var pending = new List<(ServerEndpoint Server, Task<NpgsqlConnection> Attempt)> { (first, firstAttempt) };
-        if (await LooksHungAsync(first, firstAttempt, cancellationToken).ConfigureAwait(false))
+        if (await LooksHungAsync(first, firstAttempt, state, cancellationToken).ConfigureAwait(false))
         {
             MarkDown(first, new TimeoutException($"no answer within the hedged open delay of {_settings.HedgedOpenDelay.TotalMilliseconds} ms"), suspicion: true);
             _cluster!.RequestRefresh();
@@ -292,7 +294,7 @@ public sealed class BrightDbDataSource : DbDataSource
             // otherwise cost a Timeout), and only where there is room at once: queueing behind a busy server would not hedge.
             if (ServerSelector.SelectAndReserve(state.Plan, _time, _reconnectDelayTicks, failures.Tried, out var secondKind, allowProbe: false) is { } second)
             {
-                if (EnterGate(second))
+                if (second.Gate.TryEnter())
                     pending.Add((second, AttemptAsync(second, secondKind == SelectionKind.Probe, async: true, cancellationToken).AsTask()));
                 else
                     second.Release();
@@ -307,7 +309,6 @@ public sealed class BrightDbDataSource : DbDataSource
             pending.RemoveAt(index);
             if (attempt.IsCompletedSuccessfully)
             {
-                server.NoteAnswer(_time.GetTimestamp());
                 foreach (var loser in pending)
                     CloseWhenOpened(loser.Attempt);
                 return attempt.Result;
@@ -328,16 +329,19 @@ public sealed class BrightDbDataSource : DbDataSource
     }
 
     /// <summary>
-    /// Waits for <paramref name="attempt"/> up to the hedge delay, again and again while the server keeps answering other
-    /// opens or our own pool of it is full: a busy server is slow, not hung, and hedging would only add to its load.
-    /// True when the server has given no sign of life for a whole delay.
+    /// Waits for <paramref name="attempt"/> up to the hedge delay, again and again while hedging would not help. True when
+    /// the server has given no sign of life for a whole delay while another candidate has: that server looks hung. A
+    /// server that keeps answering other opens, or whose pool of ours is full, is busy, not hung; and when no server
+    /// answers at all, the slowness is everywhere (an overloaded client or cluster), where a second attempt only adds load.
     /// </summary>
-    async Task<bool> LooksHungAsync(ServerEndpoint server, Task<NpgsqlConnection> attempt, CancellationToken cancellationToken)
+    async Task<bool> LooksHungAsync(ServerEndpoint server, Task<NpgsqlConnection> attempt, ClusterState state, CancellationToken cancellationToken)
     {
         var delay = _settings.HedgedOpenDelay;
+        var started = Environment.TickCount64;
         using var delayCancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         while (true)
         {
+            var round = Environment.TickCount64;
             var timer = Task.Delay(delay, _time, delayCancellation.Token);
             if (await Task.WhenAny(attempt, timer).ConfigureAwait(false) == attempt || cancellationToken.IsCancellationRequested)
             {
@@ -345,9 +349,19 @@ public sealed class BrightDbDataSource : DbDataSource
                 return false;
             }
 
-            var answeredRecently = _time.GetElapsedTime(server.LastAnswer) < delay && server.LastAnswer != 0;
-            var poolFull = _settings.Pooling && Volatile.Read(ref server.InUse) > _settings.MaxPoolSize;
-            if (!answeredRecently && !poolFull)
+            // A timer that fires late means this process is starved (CPU, thread pool): everything looks slow from here,
+            // servers included, and a hedge would be one more attempt on a client that cannot keep up. Wait another round.
+            if (Environment.TickCount64 - round > delay.TotalMilliseconds * 1.5 + 50)
+                continue;
+
+            var busy = server.AnsweredWithin(delay) || (_settings.Pooling && Volatile.Read(ref server.InUse) > _settings.MaxPoolSize);
+            // Another server can take the hedge if it answered lately (sequential opens leave it idle while this one waits,
+            // so answers from just before this open count) or has no open in progress (untested, not slow). One with opens
+            // in progress and no answer is as slow as this one.
+            var sinceBeforeStart = delay + TimeSpan.FromMilliseconds(Environment.TickCount64 - started);
+            var othersAlive = state.Servers.Any(s => s != server && !s.Removed && s.DownUntil == 0
+                                                     && (s.AnsweredWithin(sinceBeforeStart) || s.Gate.Active == 0));
+            if (!busy && othersAlive)
                 return true;
         }
     }

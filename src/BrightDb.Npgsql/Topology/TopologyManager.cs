@@ -154,8 +154,10 @@ internal sealed class TopologyManager
         var ordered = new List<ServerEndpoint>();
         lock (_installLock)
         {
+            // Preferred servers first: their pools are the ones in use, so a refresh borrows an idle connection instead of
+            // leaving a new one idle on a server the application does not use.
             if (Volatile.Read(ref _state) is { } state)
-                ordered.AddRange(state.Servers.Where(s => s.DownUntil == 0 && !s.Removed));
+                ordered.AddRange(state.Plan.Candidates.Concat(state.Servers).Distinct().Where(s => s.DownUntil == 0 && !s.Removed));
             foreach (var listed in _settings.ListedHosts)
             {
                 var endpoint = GetOrAddLocked(listed);
@@ -286,10 +288,11 @@ internal sealed class TopologyManager
             foreach (var endpoint in servers)
                 endpoint.MapKey = sharedHosts.Contains(endpoint.Address.Host) ? endpoint.Address.ToString() : endpoint.Address.Host;
 
-            var plan = SelectionPlan.Build(servers, _settings.LoadBalance, _settings.TopologyKeys, _settings.FallbackToTopologyKeysOnly);
+            var plan = SelectionPlan.Build(servers, _settings.LoadBalance, _settings.TopologyKeys, _settings.FallbackToTopologyKeysOnly,
+                _settings.Pooling ? _settings.MaxPoolSize : int.MaxValue);
             next = new ClusterState(topology, plan, servers);
             Volatile.Write(ref _refreshAt, _time.GetTimestamp() + ToTimestamp(_settings.RefreshInterval));
-            if (previous is null && servers.Contains(via))
+            if (previous is null && plan.Groups.Length > 0 && plan.Groups[0].Contains(via))
                 Volatile.Write(ref _warm, via);
             Volatile.Write(ref _state, next);
         }
@@ -300,8 +303,10 @@ internal sealed class TopologyManager
             endpoint.ClearPool();
         }
 
-        // The control connection to a listed address that is not a server of the snapshot would otherwise idle there.
-        if (!next.Servers.Contains(via))
+        // The first discovery's connection idles in the pool of the host it went through. The first open reuses it when
+        // that server is one it would choose anyway; otherwise (a listed address outside the snapshot, or a server the
+        // topology keys or node types do not prefer) it is closed, so as not to sit on a server the application does not use.
+        if ((previous is null && Volatile.Read(ref _warm) != via) || !next.Servers.Contains(via))
             via.ClearPool();
 
         if (!topology.SameServersAs(previous?.Topology))
