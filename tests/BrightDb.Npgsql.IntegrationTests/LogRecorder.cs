@@ -99,8 +99,12 @@ internal static class ClusterWaits
     public static async Task ServerCountBecomesAsync(LocalCluster.LocalCluster cluster, string app, LocalNode node, int expected)
     {
         var last = -1;
-        await UntilAsync(async () => (last = await ServerCountAsync(cluster, app, node)) == expected,
-            $"server count of '{app}' on node {node.Index} to be {expected} (last {last})");
+        var watch = Stopwatch.StartNew();
+        while ((last = await ServerCountAsync(cluster, app, node)) != expected)
+        {
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"not reached within 20 s: server count of '{app}' on node {node.Index} to be {expected} (last {last})");
+            await Task.Delay(100);
+        }
     }
 
     /// <summary>The <c>yb_servers()</c> row of a node as the cluster itself reports it.</summary>

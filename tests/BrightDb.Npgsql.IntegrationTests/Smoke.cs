@@ -1,1 +1,0 @@
-namespace BrightDb.Npgsql.IntegrationTests; public class SmokeTests { [Fact] public void Builds() => Assert.True(true); }
