@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace BrightDb.Npgsql.Balancing;
 
 /// <summary>
@@ -100,48 +102,58 @@ internal static class ServerSelector
     {
         min = int.MaxValue;
         var ties = 0;
-        // Indices of the servers tied at the minimum; a new minimum simply restarts the list.
-        Span<int> tied = group.Length <= 128 ? stackalloc int[group.Length] : new int[group.Length];
-        for (var i = 0; i < group.Length; i++)
+        // Indices of the servers tied at the minimum; a new minimum simply restarts the list. Large clusters borrow the
+        // list from the shared pool rather than allocate it on every choice.
+        int[]? rented = null;
+        Span<int> tied = group.Length <= 128 ? stackalloc int[group.Length] : (rented = ArrayPool<int>.Shared.Rent(group.Length));
+        try
         {
-            var server = group[i];
-            if (server.Removed || (exclude is not null && exclude.Contains(server)))
-                continue;
-            var count = Volatile.Read(ref server.InUse);
-            if (pass != Pass.Full && count >= capacity)
-                continue;
-            if (pass == Pass.Suspected)
+            for (var i = 0; i < group.Length; i++)
             {
-                if (server.DownUntil == 0 || !server.OnlySuspected)
+                var server = group[i];
+                if (server.Removed || (exclude is not null && exclude.Contains(server)))
                     continue;
-            }
-            else if (server.DownUntil != 0)
-            {
-                if (!allowProbe || pass == Pass.Full)
+                var count = Volatile.Read(ref server.InUse);
+                if (pass != Pass.Full && count >= capacity)
                     continue;
-                // Read the clock only when some server is down: the common path never pays for it.
-                if (now == 0)
-                    now = time.GetTimestamp();
-                if (!server.IsSelectable(now))
-                    continue;
+                if (pass == Pass.Suspected)
+                {
+                    if (server.DownUntil == 0 || !server.OnlySuspected)
+                        continue;
+                }
+                else if (server.DownUntil != 0)
+                {
+                    if (!allowProbe || pass == Pass.Full)
+                        continue;
+                    // Read the clock only when some server is down: the common path never pays for it.
+                    if (now == 0)
+                        now = time.GetTimestamp();
+                    if (!server.IsSelectable(now))
+                        continue;
+                }
+
+                if (count < min)
+                {
+                    min = count;
+                    ties = 0;
+                }
+
+                if (count == min)
+                    tied[ties++] = i;
             }
 
-            if (count < min)
+            return ties switch
             {
-                min = count;
-                ties = 0;
-            }
-
-            if (count == min)
-                tied[ties++] = i;
+                0 => null,
+                1 => group[tied[0]],
+                _ => group[tied[Random.Shared.Next(ties)]],
+            };
         }
-
-        return ties switch
+        finally
         {
-            0 => null,
-            1 => group[tied[0]],
-            _ => group[tied[Random.Shared.Next(ties)]],
-        };
+            if (rented is not null)
+                ArrayPool<int>.Shared.Return(rented);
+        }
     }
 }
 

@@ -167,21 +167,22 @@ public sealed class BrightDbDataSource : DbDataSource
             if (attempt.IsCompletedSuccessfully)
                 return attempt.Result;
 
-            failures ??= new OpenFailures();
-            if (async && _settings.HedgedOpenDelay > TimeSpan.Zero && !attempt.IsCompleted)
-            {
-                if (await HedgeAsync(endpoint, attempt.AsTask(), state, failures, cancellationToken).ConfigureAwait(false) is { } hedged)
-                    return hedged;
-                continue;
-            }
-
             try
             {
-                return await attempt.ConfigureAwait(false);
+                if (!async || _settings.HedgedOpenDelay <= TimeSpan.Zero || attempt.IsCompleted)
+                    return await attempt.ConfigureAwait(false);
+
+                var pending = attempt.AsTask();
+                if (!await LooksHungAsync(endpoint, pending, state, cancellationToken).ConfigureAwait(false))
+                    return await pending.ConfigureAwait(false);
+
+                if (await HedgeAsync(endpoint, pending, state, failures ??= new OpenFailures(), cancellationToken).ConfigureAwait(false) is { } hedged)
+                    return hedged;
             }
             catch (Exception e) when (FailureClassifier.IsServerUnavailable(e, cancellationToken))
             {
-                failures.Add(endpoint, e);
+                // Only an open that failed pays for the record of what it tried.
+                (failures ??= new OpenFailures()).Add(endpoint, e);
             }
         }
     }
@@ -276,7 +277,7 @@ public sealed class BrightDbDataSource : DbDataSource
     }
 
     /// <summary>
-    /// The server has not answered within <c>Hedged Open Delay</c>: it may be hung (a paused process still accepts TCP).
+    /// The server has not answered within <c>Hedged Open Delay</c> and looks hung (see <see cref="LooksHungAsync"/>): it may be hung (a paused process still accepts TCP).
     /// It is marked down so that other opens avoid it, and the next best server is tried alongside; the first connection
     /// to open wins and the other, if it opens later, is closed. Returns <see langword="null"/> when every attempt
     /// failed because its server was unavailable (recorded in <paramref name="failures"/>).
@@ -285,20 +286,17 @@ public sealed class BrightDbDataSource : DbDataSource
         ServerEndpoint first, Task<NpgsqlConnection> firstAttempt, ClusterState state, OpenFailures failures, CancellationToken cancellationToken)
     {
         var pending = new List<(ServerEndpoint Server, Task<NpgsqlConnection> Attempt)> { (first, firstAttempt) };
-        if (await LooksHungAsync(first, firstAttempt, state, cancellationToken).ConfigureAwait(false))
+        MarkDown(first, new TimeoutException($"no answer within the hedged open delay of {_settings.HedgedOpenDelay.TotalMilliseconds} ms"), suspicion: true);
+        _cluster!.RequestRefresh();
+        failures.Tried.Add(first);
+        // The second attempt goes to a server that is up, never to the probe of one marked down (two hung zones would
+        // otherwise cost a Timeout), and only where there is room at once: queueing behind a busy server would not hedge.
+        if (ServerSelector.SelectAndReserve(state.Plan, _time, _reconnectDelayTicks, failures.Tried, out var secondKind, allowProbe: false) is { } second)
         {
-            MarkDown(first, new TimeoutException($"no answer within the hedged open delay of {_settings.HedgedOpenDelay.TotalMilliseconds} ms"), suspicion: true);
-            _cluster!.RequestRefresh();
-            failures.Tried.Add(first);
-            // The second attempt goes to a server that is up, never to the probe of one marked down (two hung zones would
-            // otherwise cost a Timeout), and only where there is room at once: queueing behind a busy server would not hedge.
-            if (ServerSelector.SelectAndReserve(state.Plan, _time, _reconnectDelayTicks, failures.Tried, out var secondKind, allowProbe: false) is { } second)
-            {
-                if (second.Gate.TryEnter())
-                    pending.Add((second, AttemptAsync(second, secondKind == SelectionKind.Probe, async: true, cancellationToken).AsTask()));
-                else
-                    second.Release();
-            }
+            if (second.Gate.TryEnter())
+                pending.Add((second, AttemptAsync(second, secondKind == SelectionKind.Probe, async: true, cancellationToken).AsTask()));
+            else
+                second.Release();
         }
 
         while (pending.Count > 0)
