@@ -177,10 +177,12 @@ public sealed class ZoneOutageTests(ITestOutputHelper output) : IAsyncLifetime
                 outcomes.Skip(1).SequenceEqual(expectedAfterFirst) && outcomes[0] is var first
                 && (first == $"{Zone2b.Host}:ok" || first == $"{Zone2a.Host}:failed"),
                 $"opens after 2a crashed: {string.Join(", ", outcomes)}\n{DriverLog(logs)}");
-            // Held on 2b: the four later opens, and the first too when it went there.
+            // Held on 2b: the four later opens, and the first too when it went there. The refresh the failover requested
+            // may have borrowed one more connection from 2b's pool (all of its connections were held) and left it idle
+            // there: the server counts it, and so must the driver's map.
             var on2b = outcomes.Count(o => o == $"{Zone2b.Host}:ok");
-            await ClusterWaits.ServerCountBecomesAsync(_cluster, app, Zone2b, on2b);
-            Assert.Equal(on2b, ClusterWaits.MapCount(ds, Zone2b.Host));
+            await ClusterWaits.UntilAsync(async () => await ClusterWaits.ServerCountAsync(_cluster, app, Zone2b) is var n && (n == on2b || n == on2b + 1)
+                                                      && ClusterWaits.MapCount(ds, Zone2b.Host) == n, $"2b holding {on2b} (+1 idle refresh connection at most), map equal to the server");
         }
         finally
         {

@@ -20,6 +20,9 @@ internal sealed class ServerEndpoint
     /// <summary>0 while the server is up; otherwise the <see cref="TimeProvider"/> timestamp until which it is skipped.</summary>
     long _downUntil;
 
+    /// <param name="address">Where the driver connects.</param>
+    /// <param name="dataSourceFactory">Makes this server's Npgsql data source.</param>
+    /// <param name="connectLimit">Opens allowed in progress at once.</param>
     internal ServerEndpoint(HostAndPort address, Func<ServerEndpoint, NpgsqlDataSource> dataSourceFactory, int connectLimit = ConnectGate.DefaultLimit)
     {
         Address = address;

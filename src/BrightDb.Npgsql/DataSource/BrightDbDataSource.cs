@@ -384,7 +384,12 @@ public sealed class BrightDbDataSource : DbDataSource
     void MarkDown(ServerEndpoint endpoint, Exception error, bool suspicion = false)
     {
         var until = _time.GetTimestamp() + _reconnectDelayTicks;
-        if (!endpoint.MarkDown(until == 0 ? 1 : until, FailureClassifier.Describe(error), suspicion))
+        var wasUp = endpoint.MarkDown(until == 0 ? 1 : until, FailureClassifier.Describe(error), suspicion);
+        // A server that failed with an error most likely lost its connections too (a crash, a restart): idle ones would
+        // fail when handed out, and would be counted in the map although the server no longer has them.
+        if (!suspicion)
+            endpoint.ClearPool();
+        if (!wasUp)
             return;
         Log.HostDown(_failoverLog, endpoint.ToString(), _settings.ReconnectDelay.TotalSeconds, FailureClassifier.Describe(error));
         DriverMetrics.MarkedDown(Name, endpoint);
@@ -393,8 +398,12 @@ public sealed class BrightDbDataSource : DbDataSource
 
     void MarkUp(ServerEndpoint endpoint)
     {
+        var suspectedOnly = endpoint.OnlySuspected;
         if (!endpoint.MarkUp())
             return;
+        // Idle connections older than an outage may be to a process that is gone (a slow answer was no outage).
+        if (!suspectedOnly)
+            endpoint.ClearPool();
         Log.HostUp(_failoverLog, endpoint.ToString());
         HostMarkedUp?.Invoke(this, new ServerStatusEventArgs(endpoint.Address.Host, endpoint.Address.Port, null));
     }

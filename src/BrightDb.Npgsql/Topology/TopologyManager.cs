@@ -191,6 +191,8 @@ internal sealed class TopologyManager
             try
             {
                 IReadOnlyList<YbServersRow> rows;
+                // Borrowed from the server's pool: the first open can reuse the first discovery's connection, and a refresh
+                // that meets a connection left dead by a restart fails over to the next server and lets the pool be cleared.
                 var connection = endpoint.DataSource.CreateConnection();
                 await using (connection.ConfigureAwait(false))
                 {
@@ -273,7 +275,12 @@ internal sealed class TopologyManager
                 var info = topology.Servers[i];
                 var endpoint = GetOrAddLocked(new HostAndPort(info.ConnectHost, info.Port));
                 endpoint.Info = info;
-                endpoint.Removed = false;
+                if (endpoint.Removed)
+                {
+                    // Back in the cluster: whatever idled in its pool predates its departure (and maybe its process).
+                    endpoint.Removed = false;
+                    endpoint.ClearPool();
+                }
                 servers[i] = endpoint;
             }
 
