@@ -222,9 +222,9 @@ public sealed class BrightDbDataSource : DbDataSource
     }
 
     /// <summary>
-    /// One open on one server, already counted by the selector, its place at the server's gate already taken. The reservation is released whatever happens: on success
-    /// the StateChange handler has counted the open; on failure nothing stays counted, and a server that cannot be
-    /// reached is marked down.
+    /// One open on one server, already counted by the selector, its place at the server's gate already taken. The
+    /// reservation and the place are released whatever happens: on success the StateChange handler has counted the open;
+    /// on failure nothing stays counted, and a server that cannot be reached is marked down.
     /// </summary>
     async ValueTask<NpgsqlConnection> AttemptAsync(ServerEndpoint endpoint, bool isProbe, bool async, CancellationToken cancellationToken)
     {
