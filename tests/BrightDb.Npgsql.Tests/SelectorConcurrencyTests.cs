@@ -167,7 +167,7 @@ public class SelectorConcurrencyTests
                         mine.Pop().Release();
                     }
 
-                    if (servers.Any(s => Volatile.Read(ref s.InUse) < 0))
+                    if (servers.Any(s => s.InUse < 0))
                         Interlocked.Increment(ref negative);
                 }
 

@@ -55,6 +55,32 @@ public class SettingsTests
     }
 
     [Fact]
+    public void ForServer_with_fallbacks_lists_the_server_first_then_its_fallbacks_for_npgsql_failover()
+    {
+        var text = TestSupport.Settings(Full).ForServer(new HostAndPort("h1", 2521), [new HostAndPort("::1", 2523), new HostAndPort("h2", 2522)]);
+        AssertNoDriverKeyword(text);
+        var npgsql = new NpgsqlConnectionStringBuilder(text);
+        Assert.Equal("h1:2521,[::1]:2523,h2:2522", npgsql.Host);
+        Assert.Null(npgsql.TargetSessionAttributes);
+        Assert.False(npgsql.LoadBalanceHosts);
+        // Every idle connection is checked before it is handed out (Npgsql's state check), unless the application says otherwise.
+        Assert.Equal(0, npgsql.HostRecheckSeconds);
+        using var ds = new NpgsqlDataSourceBuilder(text).BuildMultiHost();
+    }
+
+    [Theory]
+    [InlineData("Host=h;Load Balance Hosts=true", 0)]
+    [InlineData("Host=h;Load Balance Hosts=true;Host Recheck Seconds=30", 30)]
+    [InlineData("host=h load_balance=true host_recheck_seconds=7", 7)]
+    [InlineData("Host=h", 10)]
+    public void Idle_connections_are_checked_on_every_checkout_when_balancing_unless_the_application_sets_Host_Recheck_Seconds(string connectionString, int expected)
+    {
+        var s = TestSupport.Settings(connectionString);
+        var text = s.LoadBalance == LoadBalanceMode.Disabled ? s.NpgsqlConnectionString(includePassword: false) : s.ForServer("h", 2521);
+        Assert.Equal(expected, new NpgsqlConnectionStringBuilder(text).HostRecheckSeconds);
+    }
+
+    [Fact]
     public void NpgsqlConnectionString_lists_every_host_and_takes_the_password_only_when_asked()
     {
         var s = TestSupport.Settings(Full);

@@ -23,6 +23,9 @@ internal static class FailureClassifier
             case NpgsqlException npgsql when npgsql.Message.StartsWith("The connection pool has been exhausted", StringComparison.Ordinal):
                 // Our own pool is full: the server is fine, and every other server's pool may be full too.
                 return false;
+            case NpgsqlException { InnerException: AggregateException hosts }:
+                // Npgsql's failover tried a server and its fallbacks: unavailable if each of them was.
+                return hosts.InnerExceptions.Count > 0 && hosts.InnerExceptions.All(e => IsServerUnavailable(e, callerToken));
             case NpgsqlException npgsql:
                 return npgsql.InnerException is null or SocketException or IOException or TimeoutException or OperationCanceledException
                        || npgsql.IsTransient;
@@ -36,6 +39,8 @@ internal static class FailureClassifier
     /// <summary>A one-line reason for messages: never the connection string.</summary>
     internal static string Describe(Exception exception)
     {
+        if (exception is NpgsqlException { InnerException: AggregateException hosts } && hosts.InnerExceptions.Count > 0)
+            return string.Join(", then ", hosts.InnerExceptions.Select(Describe));
         var inner = exception;
         while (inner is NpgsqlException { InnerException: { } next } && inner is not PostgresException)
             inner = next;

@@ -1,4 +1,5 @@
 using System.Data;
+using System.Runtime.CompilerServices;
 using BrightDb.Npgsql.ConnectionStrings;
 using Npgsql;
 
@@ -6,29 +7,66 @@ namespace BrightDb.Npgsql.Balancing;
 
 /// <summary>
 /// One server's live state, owned by one data source and kept across topology snapshots: the connections open on it
-/// from this data source, whether it is marked down, and its Npgsql pool. Snapshots come and go; counters must not.
+/// from this data source, the opens in progress that chose it, whether it is marked down, and its Npgsql data source.
+/// Snapshots come and go; counters must not.
 /// </summary>
+/// <remarks>
+/// <para>
+/// The server's Npgsql data source is an <see cref="NpgsqlMultiHostDataSource"/> whose host list starts with this server
+/// and goes on with a few of the next best ones (<see cref="BrightDbSettings.ForServer(HostAndPort, IReadOnlyList{HostAndPort})"/>). Whoever opens a connection
+/// created from it, <c>OpenConnectionAsync</c>, EF Core, Dapper or a DI container, gets Npgsql's own failover inside that
+/// one <c>Open</c>: a server that refuses, or whose idle connection fails Npgsql's check, is passed over for the next.
+/// </para>
+/// <para>
+/// Counting: a connection is counted on the server it <em>reached</em> (<see cref="NpgsqlConnection.Host"/> after the
+/// open), by the <c>StateChange</c> handler, once on open and once on close or break. One that
+/// reached another server than the one it was created for is a <em>stray</em>: it is counted there, remembered until it
+/// closes, and tells that its own server was passed over.
+/// </para>
+/// </remarks>
 internal sealed class ServerEndpoint
 {
-    readonly Func<ServerEndpoint, NpgsqlDataSource> _dataSourceFactory;
-    readonly Lock _dataSourceLock = new();
-    NpgsqlDataSource? _dataSource;
+    /// <summary>One open connection in <see cref="_counts"/>: they are counted in the upper 32 bits, reservations in the lower.</summary>
+    const long OneOpen = 1L << 32;
 
-    /// <summary>Connections from this data source that are open (or being opened) on this server. Changed only with <see cref="Interlocked"/>.</summary>
-    internal int InUse;
+    readonly Func<ServerEndpoint, NpgsqlMultiHostDataSource> _dataSourceFactory;
+    readonly Lock _dataSourceLock = new();
+    readonly IStrayConnections? _strays;
+    readonly Func<ServerEndpoint, NpgsqlDataSource>? _controlFactory;
+    NpgsqlMultiHostDataSource? _pools;
+    NpgsqlDataSource? _connections;
+    NpgsqlDataSource? _control;
+
+    /// <summary>
+    /// Connections open on this server (upper 32 bits) and opens in progress that chose it (lower 32 bits), in one word so
+    /// that choosing a server and counting it is one compare-and-swap. Changed only with <see cref="Interlocked"/>.
+    /// </summary>
+    long _counts;
+
+    /// <summary>Connections created from this server's data source that are open on another server (strays).</summary>
+    int _straysOut;
+
+    /// <summary>Connections created from another server's data source that are open on this server.</summary>
+    int _straysIn;
 
     /// <summary>0 while the server is up; otherwise the <see cref="TimeProvider"/> timestamp until which it is skipped.</summary>
     long _downUntil;
 
     /// <param name="address">Where the driver connects.</param>
-    /// <param name="dataSourceFactory">Makes this server's Npgsql data source.</param>
+    /// <param name="dataSourceFactory">Makes this server's Npgsql data source (this server first, then its fallbacks).</param>
     /// <param name="connectLimit">Opens allowed in progress at once.</param>
-    internal ServerEndpoint(HostAndPort address, Func<ServerEndpoint, NpgsqlDataSource> dataSourceFactory, int connectLimit = ConnectGate.DefaultLimit)
+    /// <param name="strays">Resolves and reports connections that reached another server; <see langword="null"/> in unit tests.</param>
+    /// <param name="controlFactory">Makes the unpooled data source of the driver's own queries (<c>yb_servers()</c>) on this server.</param>
+    internal ServerEndpoint(
+        HostAndPort address, Func<ServerEndpoint, NpgsqlMultiHostDataSource> dataSourceFactory, int connectLimit = ConnectGate.DefaultLimit,
+        IStrayConnections? strays = null, Func<ServerEndpoint, NpgsqlDataSource>? controlFactory = null)
     {
+        _controlFactory = controlFactory;
         Address = address;
         Gate = new ConnectGate(connectLimit);
         MapKey = address.Host;
         _dataSourceFactory = dataSourceFactory;
+        _strays = strays;
         OnStateChange = HandleStateChange;
     }
 
@@ -51,36 +89,110 @@ internal sealed class ServerEndpoint
     /// <summary>Why the last attempt on this server failed, for error messages.</summary>
     internal string? LastFailure { get; private set; }
 
-    /// <summary>Counts a connection's later opens and closes (including a break); one delegate per server, so subscribing allocates nothing.</summary>
+    /// <summary>Counts a connection's opens and closes (including a break); one delegate per server, so subscribing allocates nothing.</summary>
     internal StateChangeEventHandler OnStateChange { get; }
 
-    /// <summary>The Npgsql data source (pool) of this server, created on first use.</summary>
-    internal NpgsqlDataSource DataSource => Volatile.Read(ref _dataSource) ?? CreateDataSource();
+    /// <summary>Creates connections (closed) from this server's data source, created on first use.</summary>
+    internal NpgsqlDataSource DataSource => Volatile.Read(ref _connections) ?? CreateDataSource();
 
-    /// <summary>The pool if it exists, without creating it.</summary>
-    internal NpgsqlDataSource? DataSourceIfCreated => Volatile.Read(ref _dataSource);
+    /// <summary>The driver's own connections to this server (unpooled, this server only), created on first use.</summary>
+    internal NpgsqlDataSource ControlDataSource
+    {
+        get
+        {
+            if (Volatile.Read(ref _control) is { } control)
+                return control;
+            lock (_dataSourceLock)
+            {
+                return _control ??= (_controlFactory ?? throw new InvalidOperationException("No control data source.")).Invoke(this);
+            }
+        }
+    }
+
+    /// <summary>The server's pools if they exist, without creating them.</summary>
+    internal NpgsqlMultiHostDataSource? PoolsIfCreated => Volatile.Read(ref _pools);
 
     NpgsqlDataSource CreateDataSource()
     {
         lock (_dataSourceLock)
         {
-            return _dataSource ??= _dataSourceFactory(this);
+            if (_connections is null)
+            {
+                var pools = _dataSourceFactory(this);
+                _pools = pools;
+                // Any server type: the balancer chooses servers by type itself (Load Balance Hosts=only-primary, …).
+                Volatile.Write(ref _connections, pools.WithTargetSession(TargetSessionAttributes.Any));
+            }
+
+            return _connections;
         }
     }
+
+    /// <summary>
+    /// The load the balancer compares: connections open here plus opens in progress that chose this server (an open
+    /// abandoned by a hedge and still waiting on a hung server included).
+    /// </summary>
+    internal int InUse
+    {
+        get => Load(Volatile.Read(ref _counts));
+        // For unit tests: a server with this many open connections and nothing in progress.
+        set => Volatile.Write(ref _counts, value * OneOpen);
+    }
+
+    /// <summary>Connections from this data source open on this server (what the host map shows unpooled).</summary>
+    internal int OpenConnections => (int)(Volatile.Read(ref _counts) >> 32);
+
+    /// <summary>Opens in progress that chose this server and have not finished.</summary>
+    internal int Reserved => (int)Volatile.Read(ref _counts);
+
+    /// <summary>Connections created for this server that reached another one, and those created for another that reached this one.</summary>
+    internal (int Out, int In) Strays => (Volatile.Read(ref _straysOut), Volatile.Read(ref _straysIn));
+
+    internal long CountsSnapshot => Volatile.Read(ref _counts);
+
+    internal static int Load(long counts) => (int)(counts >> 32) + (int)counts;
 
     void HandleStateChange(object? sender, StateChangeEventArgs e)
     {
         if (e.CurrentState == ConnectionState.Open && e.OriginalState != ConnectionState.Open)
-            Interlocked.Increment(ref InUse);
+        {
+            var reached = this;
+            if (sender is NpgsqlConnection connection && _strays is not null && !IsAddressOf(connection))
+                reached = _strays.Opened(this, connection);
+            Interlocked.Add(ref reached._counts, OneOpen);
+            reached.NoteAnswer();
+            if (reached.DownUntil != 0)
+                _strays?.Answered(reached);
+        }
         else if (e.OriginalState == ConnectionState.Open && e.CurrentState != ConnectionState.Open)
-            Interlocked.Decrement(ref InUse);
+        {
+            var reached = this;
+            if (Volatile.Read(ref _straysOut) != 0 && sender is NpgsqlConnection connection && _strays is not null)
+                reached = _strays.Closed(this, connection) ?? this;
+            Interlocked.Add(ref reached._counts, -OneOpen);
+        }
     }
 
-    /// <summary>Counts one connection here if the count is still <paramref name="observed"/>: choosing and counting are one atomic step.</summary>
-    internal bool TryReserve(int observed) => Interlocked.CompareExchange(ref InUse, observed + 1, observed) == observed;
+    /// <summary>Whether the connection's server is this one (compared without allocating).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    bool IsAddressOf(NpgsqlConnection connection) =>
+        connection.Port == Address.Port && string.Equals(connection.Host, Address.Host, StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>Undoes one count.</summary>
-    internal void Release() => Interlocked.Decrement(ref InUse);
+    /// <summary>Records a stray leaving this server's data source (<paramref name="leaving"/>) for <paramref name="arriving"/>, or its return.</summary>
+    internal static void MoveStray(ServerEndpoint leaving, ServerEndpoint arriving, int delta)
+    {
+        Interlocked.Add(ref leaving._straysOut, delta);
+        Interlocked.Add(ref arriving._straysIn, delta);
+    }
+
+    /// <summary>Counts one open in progress here if the counts are still <paramref name="observed"/>: choosing and counting are one atomic step.</summary>
+    internal bool TryReserve(long observed) => Interlocked.CompareExchange(ref _counts, observed + 1, observed) == observed;
+
+    /// <summary>Counts one open in progress here unconditionally.</summary>
+    internal void Reserve() => Interlocked.Increment(ref _counts);
+
+    /// <summary>Ends one open in progress (it opened, and the connection is counted as open, or it failed).</summary>
+    internal void Release() => Interlocked.Decrement(ref _counts);
 
     internal long DownUntil => Volatile.Read(ref _downUntil);
 
@@ -141,23 +253,37 @@ internal sealed class ServerEndpoint
     }
 
     /// <summary>Closes idle pooled connections now and busy ones when they are returned.</summary>
-    internal void ClearPool()
-    {
-        if (DataSourceIfCreated is NpgsqlDataSource ds)
-            ds.Clear();
-    }
+    internal void ClearPool() => PoolsIfCreated?.Clear();
 
     internal async ValueTask DisposeAsync()
     {
-        NpgsqlDataSource? ds;
+        NpgsqlDataSource? pools, control;
         lock (_dataSourceLock)
         {
-            ds = _dataSource;
+            (pools, control) = (_pools, _control);
         }
 
-        if (ds is not null)
-            await ds.DisposeAsync().ConfigureAwait(false);
+        if (pools is not null)
+            await pools.DisposeAsync().ConfigureAwait(false);
+        if (control is not null)
+            await control.DisposeAsync().ConfigureAwait(false);
     }
 
     public override string ToString() => Address.ToString();
+}
+
+/// <summary>Tracks connections that reached another server than the one whose data source created them.</summary>
+internal interface IStrayConnections
+{
+    /// <summary>
+    /// A connection created from <paramref name="owner"/>'s data source opened on another server: returns that server's
+    /// endpoint (to count it there), remembers the connection until it closes, and reports that the owner was passed over.
+    /// </summary>
+    ServerEndpoint Opened(ServerEndpoint owner, NpgsqlConnection connection);
+
+    /// <summary>A connection of <paramref name="owner"/>'s data source closed: the server it was counted on if it was a stray.</summary>
+    ServerEndpoint? Closed(ServerEndpoint owner, NpgsqlConnection connection);
+
+    /// <summary>A server marked down answered an open: it is up.</summary>
+    void Answered(ServerEndpoint server);
 }

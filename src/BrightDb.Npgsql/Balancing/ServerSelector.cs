@@ -35,7 +35,7 @@ internal static class ServerSelector
                 if (race < MaxRaces && !chosen.TryReserve(observed))
                     continue;
                 if (race >= MaxRaces)
-                    Interlocked.Increment(ref chosen.InUse);
+                    chosen.Reserve();
 
                 var downUntil = chosen.DownUntil;
                 if (downUntil == 0)
@@ -63,7 +63,7 @@ internal static class ServerSelector
         {
             if (PickLeastLoaded(group, time, ref now, exclude, Pass.Suspected, allowProbe, plan.Capacity, out _) is { } lastResort)
             {
-                Interlocked.Increment(ref lastResort.InUse);
+                lastResort.Reserve();
                 kind = SelectionKind.LastResort;
                 return lastResort;
             }
@@ -76,7 +76,7 @@ internal static class ServerSelector
             {
                 if (PickLeastLoaded(group, time, ref now, exclude, Pass.Full, allowProbe, plan.Capacity, out _) is { } full)
                 {
-                    Interlocked.Increment(ref full.InUse);
+                    full.Reserve();
                     return full;
                 }
             }
@@ -98,9 +98,10 @@ internal static class ServerSelector
     }
 
     static ServerEndpoint? PickLeastLoaded(
-        ServerEndpoint[] group, TimeProvider time, ref long now, HashSet<ServerEndpoint>? exclude, Pass pass, bool allowProbe, int capacity, out int min)
+        ServerEndpoint[] group, TimeProvider time, ref long now, HashSet<ServerEndpoint>? exclude, Pass pass, bool allowProbe, int capacity, out long observed)
     {
-        min = int.MaxValue;
+        var min = int.MaxValue;
+        observed = 0;
         var ties = 0;
         // Indices of the servers tied at the minimum; a new minimum simply restarts the list. Large clusters borrow the
         // list from the shared pool rather than allocate it on every choice.
@@ -113,7 +114,7 @@ internal static class ServerSelector
                 var server = group[i];
                 if (server.Removed || (exclude is not null && exclude.Contains(server)))
                     continue;
-                var count = Volatile.Read(ref server.InUse);
+                var count = server.InUse;
                 if (pass != Pass.Full && count >= capacity)
                     continue;
                 if (pass == Pass.Suspected)
@@ -142,12 +143,16 @@ internal static class ServerSelector
                     tied[ties++] = i;
             }
 
-            return ties switch
-            {
-                0 => null,
-                1 => group[tied[0]],
-                _ => group[tied[Random.Shared.Next(ties)]],
-            };
+            if (ties == 0)
+                return null;
+            var chosen = group[ties == 1 ? tied[0] : tied[Random.Shared.Next(ties)]];
+            // The counts the choice was made on: reserving succeeds only if they have not changed since.
+            // The counts the choice was made on, for the compare-and-swap that reserves it: if they changed since the scan,
+            // a value they can never hold makes the reservation fail, and the choice is made again.
+            observed = chosen.CountsSnapshot;
+            if (ServerEndpoint.Load(observed) != min)
+                observed = long.MinValue;
+            return chosen;
         }
         finally
         {

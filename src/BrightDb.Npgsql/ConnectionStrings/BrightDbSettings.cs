@@ -39,14 +39,36 @@ internal sealed class BrightDbSettings
         return b.ConnectionString;
     }
 
-    /// <summary>The Npgsql connection string of one server: single host, no multi-host options.</summary>
-    internal string ForServer(string host, int port)
+    /// <summary>
+    /// The Npgsql connection string of one server's data source: that server first, then <paramref name="fallbacks"/>, for
+    /// Npgsql's multi-host failover within one open (hosts in order, no load balancing of its own, any server type).
+    /// </summary>
+    internal string ForServer(HostAndPort server, IReadOnlyList<HostAndPort> fallbacks)
     {
         var b = Clone(includePassword: true);
-        b.Host = host;
-        b.Port = port;
+        if (fallbacks.Count == 0)
+        {
+            b.Host = server.Host;
+            b.Port = server.Port;
+        }
+        else
+        {
+            b.Host = string.Join(',', [server.ToString(), .. fallbacks.Select(f => f.ToString())]);
+            b.Remove("Port");
+        }
+
         b.Remove("Target Session Attributes");
         b.Remove("Load Balance Hosts");
+        return b.ConnectionString;
+    }
+
+    /// <summary>The Npgsql connection string of one server alone.</summary>
+    internal string ForServer(string host, int port) => ForServer(new HostAndPort(host, port), []);
+
+    /// <summary>The Npgsql connection string of the driver's own queries on one server: that server alone, unpooled.</summary>
+    internal string ForControl(HostAndPort server)
+    {
+        var b = new NpgsqlConnectionStringBuilder(ForServer(server.Host, server.Port)) { Pooling = false };
         return b.ConnectionString;
     }
 
@@ -111,6 +133,13 @@ internal sealed class BrightDbSettings
             throw new ArgumentException(
                 $"Invalid value '{tsa}' for connection keyword 'Target Session Attributes' with load balancing on: " +
                 "choose servers by type with Load Balance Hosts=only-primary, only-rr, prefer-primary or prefer-rr instead.", nameof(source));
+
+        // Npgsql's multi-host data source checks a server's state (one round trip) on an idle connection before handing it
+        // out once the last check is older than Host Recheck Seconds, and passes over to the next host when the check fails.
+        // At 0 (the driver's default when balancing) every idle connection is checked: one to a server that was killed, stopped or restarted is never handed to
+        // the application. An application may trade that for speed by setting Host Recheck Seconds itself.
+        if (mode != LoadBalanceMode.Disabled && !source.ContainsKey("Host Recheck Seconds"))
+            npgsql.HostRecheckSeconds = 0;
 
         return new BrightDbSettings(npgsql, listed)
         {

@@ -28,10 +28,10 @@ public sealed class BrightDbDataSource : DbDataSource
     readonly TimeProvider _time;
     readonly ILoggerFactory _loggerFactory;
     readonly ILogger _balancingLog;
-    readonly ILogger _failoverLog;
     readonly Action<NpgsqlDataSourceBuilder>? _configureNpgsql;
     readonly NpgsqlDataSource? _plain;
     readonly TopologyManager? _cluster;
+    readonly ServerHealth? _health;
     readonly long _reconnectDelayTicks;
     int _disposed;
 
@@ -44,23 +44,32 @@ public sealed class BrightDbDataSource : DbDataSource
         _configureNpgsql = configureNpgsql;
         Name = name ?? $"brightdb-{Interlocked.Increment(ref _lastId)}";
         _balancingLog = _loggerFactory.CreateLogger(Log.BalancingCategory);
-        _failoverLog = _loggerFactory.CreateLogger(Log.FailoverCategory);
         _reconnectDelayTicks = (long)(settings.ReconnectDelay.TotalSeconds * time.TimestampFrequency);
 
         if (settings.LoadBalance == LoadBalanceMode.Disabled)
         {
-            _plain = BuildNpgsql(settings.NpgsqlConnectionString(includePassword: true), Name);
+            _plain = NpgsqlBuilder(settings.NpgsqlConnectionString(includePassword: true), Name).Build();
         }
         else
         {
-            _cluster = new TopologyManager(
+            var health = new ServerHealth(
+                time, _loggerFactory.CreateLogger(Log.FailoverCategory), Name, settings.ReconnectDelay,
+                (server, reason) => HostMarkedDown?.Invoke(this, new ServerStatusEventArgs(server.Address.Host, server.Address.Port, reason)),
+                server => HostMarkedUp?.Invoke(this, new ServerStatusEventArgs(server.Address.Host, server.Address.Port, null)));
+            TopologyManager? cluster = null;
+            var strays = new StrayConnections((host, port) => cluster?.Find(host, port), health, settings.Pooling ? settings.MaxPoolSize : int.MaxValue);
+            cluster = new TopologyManager(
                 settings, time, _loggerFactory.CreateLogger(Log.TopologyCategory), Name,
                 address => new ServerEndpoint(
                     address,
-                    endpoint => BuildNpgsql(settings.ForServer(endpoint.Address.Host, endpoint.Address.Port), PoolName(endpoint)),
-                    settings.MaxConnectingPerServer),
+                    endpoint => NpgsqlBuilder(settings.ForServer(endpoint.Address, cluster!.FallbacksFor(endpoint)), PoolName(endpoint)).BuildMultiHost(),
+                    settings.MaxConnectingPerServer,
+                    strays,
+                    endpoint => NpgsqlBuilder(settings.ForControl(endpoint.Address), $"{Name}/control/{endpoint.Address}").Build()),
                 (old, @new) => TopologyChanged?.Invoke(this, new TopologyChangedEventArgs(old, @new)),
-                (endpoint, error) => MarkDown(endpoint, error));
+                health);
+            _cluster = cluster;
+            _health = health;
         }
 
         DataSourceRegistry.Add(this);
@@ -99,10 +108,12 @@ public sealed class BrightDbDataSource : DbDataSource
     public event EventHandler<ServerStatusEventArgs>? HostMarkedUp;
 
     /// <summary>
-    /// Creates a closed connection to a server chosen now by the balancer; it is counted on that server when opened.
-    /// Prefer <see cref="OpenConnection"/> and <see cref="OpenConnectionAsync"/>, which choose and count in one step.
-    /// The first call on a new data source waits for the cluster to be discovered (as the first open does), so that
-    /// even the first connection honours topology keys and node types.
+    /// Creates a closed connection to a server chosen now by the balancer (the least loaded eligible one); it is counted
+    /// when opened, on the server it reached. Its <c>Open</c>/<c>OpenAsync</c> fails over within that one call: a server
+    /// that refuses, or whose idle connection fails its check, is passed over for the next best ones and marked down.
+    /// This is the path of EF Core, Dapper on a closed connection and DI-registered connections. The first call on a new
+    /// data source waits for the cluster to be discovered (as the first open does), so that even the first connection
+    /// honours topology keys and node types.
     /// </summary>
     /// <exception cref="NpgsqlException">The cluster could not be discovered: no listed host answered.</exception>
     public new NpgsqlConnection CreateConnection()
@@ -120,7 +131,7 @@ public sealed class BrightDbDataSource : DbDataSource
         else
             endpoint = state.Plan.Candidates.FirstOrDefault() ?? throw NoServerAvailable(state, null);
         if (_balancingLog.IsEnabled(LogLevel.Debug))
-            Log.ServerChosen(_balancingLog, endpoint.ToString(), Volatile.Read(ref endpoint.InUse));
+            Log.ServerChosen(_balancingLog, endpoint.ToString(), endpoint.InUse);
 
         var connection = endpoint.DataSource.CreateConnection();
         connection.StateChange += endpoint.OnStateChange;
@@ -149,13 +160,13 @@ public sealed class BrightDbDataSource : DbDataSource
         while (true)
         {
             var kind = SelectionKind.Normal;
-            var endpoint = TakeWarm(state) ?? ServerSelector.SelectAndReserve(state.Plan, _time, _reconnectDelayTicks, failures?.Tried, out kind);
+            var endpoint = ServerSelector.SelectAndReserve(state.Plan, _time, _reconnectDelayTicks, failures?.Tried, out kind);
             var isProbe = kind == SelectionKind.Probe;
             if (endpoint is null)
                 throw NoServerAvailable(state, failures);
 
             if (_balancingLog.IsEnabled(LogLevel.Debug))
-                Log.ServerChosen(_balancingLog, endpoint.ToString(), Volatile.Read(ref endpoint.InUse) - 1);
+                Log.ServerChosen(_balancingLog, endpoint.ToString(), endpoint.InUse - 1);
 
             // Waiting for a place at a busy server is not the server being slow: it happens before the attempt, so the
             // hedge delay only measures the server. A server marked down meanwhile is given up at once.
@@ -223,8 +234,9 @@ public sealed class BrightDbDataSource : DbDataSource
 
     /// <summary>
     /// One open on one server, already counted by the selector, its place at the server's gate already taken. The
-    /// reservation and the place are released whatever happens: on success the StateChange handler has counted the open;
-    /// on failure nothing stays counted, and a server that cannot be reached is marked down.
+    /// reservation and the place are released whatever happens: on success the StateChange handler has counted the open
+    /// (on the server reached, which Npgsql's failover within the open may have taken to a fallback of this one); on
+    /// failure nothing stays counted, and a server that cannot be reached is marked down.
     /// </summary>
     async ValueTask<NpgsqlConnection> AttemptAsync(ServerEndpoint endpoint, bool isProbe, bool async, CancellationToken cancellationToken)
     {
@@ -252,15 +264,12 @@ public sealed class BrightDbDataSource : DbDataSource
 
             if (FailureClassifier.IsServerUnavailable(e, cancellationToken))
             {
-                MarkDown(endpoint, e);
-                _cluster!.RequestRefresh();
-                Log.FailingOver(_failoverLog, endpoint.ToString(), FailureClassifier.Describe(e));
-                DriverMetrics.FailedOver(Name, endpoint);
+                _health!.Unreachable(endpoint, e);
             }
             else if (isProbe)
             {
                 // The server answered (a wrong password, say): it is up, and the error is the application's to see.
-                MarkUp(endpoint);
+                _health!.MarkUp(endpoint);
             }
 
             throw;
@@ -268,10 +277,8 @@ public sealed class BrightDbDataSource : DbDataSource
 
         endpoint.Gate.Exit();
         endpoint.Release();
-        endpoint.NoteAnswer();
-        // A server that answers is up, whether this open was its probe or it had been suspected of hanging.
-        if (endpoint.DownUntil != 0)
-            MarkUp(endpoint);
+        // The StateChange handler noted the sign of life, and marked the server up if it was down (a probe, or a server
+        // suspected of hanging that answered after all).
         DriverMetrics.Opened(Name, endpoint);
         return connection;
     }
@@ -286,7 +293,7 @@ public sealed class BrightDbDataSource : DbDataSource
         ServerEndpoint first, Task<NpgsqlConnection> firstAttempt, ClusterState state, OpenFailures failures, CancellationToken cancellationToken)
     {
         var pending = new List<(ServerEndpoint Server, Task<NpgsqlConnection> Attempt)> { (first, firstAttempt) };
-        MarkDown(first, new TimeoutException($"no answer within the hedged open delay of {_settings.HedgedOpenDelay.TotalMilliseconds} ms"), suspicion: true);
+        _health!.MarkDown(first, $"no answer within the hedged open delay of {_settings.HedgedOpenDelay.TotalMilliseconds} ms", suspicion: true);
         _cluster!.RequestRefresh();
         failures.Tried.Add(first);
         // The second attempt goes to a server that is up, never to the probe of one marked down (two hung zones would
@@ -352,7 +359,7 @@ public sealed class BrightDbDataSource : DbDataSource
             if (Environment.TickCount64 - round > delay.TotalMilliseconds * 1.5 + 50)
                 continue;
 
-            var busy = server.AnsweredWithin(delay) || (_settings.Pooling && Volatile.Read(ref server.InUse) > _settings.MaxPoolSize);
+            var busy = server.AnsweredWithin(delay) || (_settings.Pooling && server.InUse > _settings.MaxPoolSize);
             // Another server can take the hedge if it answered lately (sequential opens leave it idle while this one waits,
             // so answers from just before this open count) or has no open in progress (untested, not slow). One with opens
             // in progress and no answer is as slow as this one.
@@ -373,40 +380,6 @@ public sealed class BrightDbDataSource : DbDataSource
             else
                 _ = t.Exception;
         }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-
-    ServerEndpoint? TakeWarm(ClusterState state)
-    {
-        if (_cluster!.TakeWarmEndpoint() is not { } warm || state.Plan.Groups.Length == 0 || !state.Plan.Groups[0].Contains(warm))
-            return null;
-        return warm.DownUntil == 0 && warm.TryReserve(0) ? warm : null;
-    }
-
-    void MarkDown(ServerEndpoint endpoint, Exception error, bool suspicion = false)
-    {
-        var until = _time.GetTimestamp() + _reconnectDelayTicks;
-        var wasUp = endpoint.MarkDown(until == 0 ? 1 : until, FailureClassifier.Describe(error), suspicion);
-        // A server that failed with an error most likely lost its connections too (a crash, a restart): idle ones would
-        // fail when handed out, and would be counted in the map although the server no longer has them.
-        if (!suspicion)
-            endpoint.ClearPool();
-        if (!wasUp)
-            return;
-        Log.HostDown(_failoverLog, endpoint.ToString(), _settings.ReconnectDelay.TotalSeconds, FailureClassifier.Describe(error));
-        DriverMetrics.MarkedDown(Name, endpoint);
-        HostMarkedDown?.Invoke(this, new ServerStatusEventArgs(endpoint.Address.Host, endpoint.Address.Port, FailureClassifier.Describe(error)));
-    }
-
-    void MarkUp(ServerEndpoint endpoint)
-    {
-        var suspectedOnly = endpoint.OnlySuspected;
-        if (!endpoint.MarkUp())
-            return;
-        // Idle connections older than an outage may be to a process that is gone (a slow answer was no outage).
-        if (!suspectedOnly)
-            endpoint.ClearPool();
-        Log.HostUp(_failoverLog, endpoint.ToString());
-        HostMarkedUp?.Invoke(this, new ServerStatusEventArgs(endpoint.Address.Host, endpoint.Address.Port, null));
-    }
 
     NpgsqlException NoServerAvailable(ClusterState state, OpenFailures? openFailures)
     {
@@ -430,8 +403,9 @@ public sealed class BrightDbDataSource : DbDataSource
     /// <summary>
     /// Connections open on each server, by the server's host as the cluster reports it (<c>host:port</c> when two servers
     /// share a host). Pooled, every physical connection counts, idle ones included, as the server sees them; unpooled,
-    /// every open connection. Servers of the current snapshot are listed even at 0; a server that left the cluster is
-    /// listed while connections to it remain.
+    /// every open connection. A connection counts on the server it reached; an open still in progress (one abandoned by a
+    /// hedge and still waiting on a hung server included) does not. Servers of the current snapshot are listed even at 0;
+    /// a server that left the cluster is listed while connections to it remain.
     /// </summary>
     public IReadOnlyDictionary<string, int> GetHostToConnectionMap()
     {
@@ -443,15 +417,27 @@ public sealed class BrightDbDataSource : DbDataSource
         var pools = _settings.Pooling ? NpgsqlPoolMetrics.ReadConnectionsByPool() : null;
         foreach (var endpoint in _cluster.AllEndpoints())
         {
-            var count = pools is null
-                ? Math.Max(0, Volatile.Read(ref endpoint.InUse))
-                : endpoint.DataSourceIfCreated is null ? 0 : pools.GetValueOrDefault(PoolName(endpoint));
+            var count = pools is null ? endpoint.OpenConnections : PhysicalConnections(endpoint, pools);
+            count = Math.Max(0, count);
             var active = state is not null && state.Servers.Contains(endpoint);
             if (active || count > 0)
                 map[endpoint.MapKey] = map.GetValueOrDefault(endpoint.MapKey) + count;
         }
 
         return map;
+    }
+
+    /// <summary>
+    /// The physical connections on a server, from its pools' own count: minus the strays in them (counted on the server
+    /// they reached), plus those of other servers' pools that reached this one, minus the opens in progress (a connection
+    /// being opened is in the pool's count already).
+    /// </summary>
+    int PhysicalConnections(ServerEndpoint endpoint, Dictionary<string, int> pools)
+    {
+        var (strayOut, strayIn) = endpoint.Strays;
+        if (endpoint.PoolsIfCreated is null)
+            return strayIn;
+        return pools.GetValueOrDefault(PoolName(endpoint)) - strayOut + strayIn - endpoint.Gate.Active;
     }
 
     /// <summary>Reads <c>yb_servers()</c> now instead of waiting for the refresh interval.</summary>
@@ -469,12 +455,12 @@ public sealed class BrightDbDataSource : DbDataSource
 
     string PoolName(ServerEndpoint endpoint) => $"{Name}/{endpoint.Address}";
 
-    NpgsqlDataSource BuildNpgsql(string connectionString, string name)
+    NpgsqlDataSourceBuilder NpgsqlBuilder(string connectionString, string name)
     {
         var builder = new NpgsqlDataSourceBuilder(connectionString) { Name = name };
         builder.UseLoggerFactory(_loggerFactory);
         _configureNpgsql?.Invoke(builder);
-        return builder.Build();
+        return builder;
     }
 
     void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);

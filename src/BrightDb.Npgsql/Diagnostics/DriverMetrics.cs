@@ -33,7 +33,7 @@ internal static class DriverMetrics
     static DriverMetrics()
     {
         Meter.CreateObservableUpDownCounter(ConnectionCountName, ObserveConnections, "{connection}",
-            "Connections from this driver open on each server (in use, as counted by the balancer).");
+            "Connections from this driver open on each server (in use, as counted by the balancer; opens in progress are not counted).");
     }
 
     static IEnumerable<Measurement<int>> ObserveConnections()
@@ -42,7 +42,7 @@ internal static class DriverMetrics
         foreach (var source in DataSourceRegistry.Live())
         {
             foreach (var endpoint in source.ActiveEndpoints())
-                measurements.Add(new Measurement<int>(Volatile.Read(ref endpoint.InUse), ServerTags(source.Name, endpoint)));
+                measurements.Add(new Measurement<int>(endpoint.OpenConnections, ServerTags(source.Name, endpoint)));
         }
 
         return measurements;

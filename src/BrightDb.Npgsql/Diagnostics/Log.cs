@@ -41,4 +41,7 @@ internal static partial class Log
 
     [LoggerMessage(3003, LogLevel.Information, "Opening a connection on {Server} failed ({Error}); trying another server")]
     internal static partial void FailingOver(ILogger logger, string server, string error);
+
+    [LoggerMessage(3004, LogLevel.Information, "Npgsql's failover passed over {Server} and opened the connection on {Reached}")]
+    internal static partial void PassedOver(ILogger logger, string server, string reached);
 }

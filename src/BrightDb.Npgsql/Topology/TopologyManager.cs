@@ -10,17 +10,27 @@ namespace BrightDb.Npgsql.Topology;
 /// <summary>
 /// Owns what one data source knows of its cluster: the endpoints of every server seen, and the current snapshot.
 /// Only refreshes change them, and only one refresh runs at a time; readers take the snapshot with one volatile read.
+/// A timer of its own refreshes every <c>YB Servers Refresh Interval</c> (and soon after a server fails), so that opens
+/// never wait for a refresh, except the very first discovery and every open when the interval is 0.
 /// </summary>
 internal sealed class TopologyManager
 {
+    /// <summary>Servers after a server's own in its data source's host list, for Npgsql's failover within one open.</summary>
+    internal const int MaxFallbacks = 2;
+
+    /// <summary>The least time between two refreshes asked for early (after failures), so that a burst of failures is one refresh.</summary>
+    static readonly TimeSpan EarlyRefreshSpacing = TimeSpan.FromSeconds(1);
+
     readonly BrightDbSettings _settings;
     readonly TimeProvider _time;
     readonly ILogger _log;
     readonly string _dataSourceName;
     readonly Func<HostAndPort, ServerEndpoint> _newEndpoint;
     readonly Action<ClusterTopology?, ClusterTopology> _onChanged;
-    readonly Action<ServerEndpoint, Exception> _onServerFailed;
+    readonly ServerHealth _health;
     readonly CancellationTokenSource _lifetime = new();
+    ITimer? _timer;
+    long _lastRefreshStarted;
 
     /// <summary>Guards <see cref="_endpoints"/> and the installation of a new state; taken by refreshes only, never by opens.</summary>
     readonly Lock _installLock = new();
@@ -30,12 +40,11 @@ internal sealed class TopologyManager
     Task<ClusterState>? _inflight;
     long _refreshAt;
     bool _warnedMissing;
-    ServerEndpoint? _warm;
 
     internal TopologyManager(
         BrightDbSettings settings, TimeProvider time, ILogger log, string dataSourceName,
         Func<HostAndPort, ServerEndpoint> newEndpoint, Action<ClusterTopology?, ClusterTopology> onChanged,
-        Action<ServerEndpoint, Exception> onServerFailed)
+        ServerHealth health)
     {
         _settings = settings;
         _time = time;
@@ -43,17 +52,12 @@ internal sealed class TopologyManager
         _dataSourceName = dataSourceName;
         _newEndpoint = newEndpoint;
         _onChanged = onChanged;
-        _onServerFailed = onServerFailed;
+        _health = health;
+        health.RequestRefresh = RequestRefresh;
     }
 
     /// <summary>The current state, or <see langword="null"/> before the first discovery.</summary>
     internal ClusterState? Current => Volatile.Read(ref _state);
-
-    /// <summary>
-    /// The server whose pool holds the idle connection the first discovery used, handed once to the first open so that
-    /// a new data source's first connection costs one server connection, not two.
-    /// </summary>
-    internal ServerEndpoint? TakeWarmEndpoint() => Volatile.Read(ref _warm) is null ? null : Interlocked.Exchange(ref _warm, null);
 
     /// <summary>Every endpoint ever created (active, removed, listed-only), for the map and for disposal.</summary>
     internal ServerEndpoint[] AllEndpoints()
@@ -81,8 +85,87 @@ internal sealed class TopologyManager
         return Wait(StartRefresh(background: false), async, cancellationToken);
     }
 
-    /// <summary>Makes the next open start a refresh (after a server failed, the cluster may have changed).</summary>
-    internal void RequestRefresh() => Volatile.Write(ref _refreshAt, 0);
+    /// <summary>
+    /// Refreshes soon (after a server failed, the cluster may have changed): on the timer, at most once per
+    /// <see cref="EarlyRefreshSpacing"/>; with no timer (an interval of 0, or before the first discovery), the next open does.
+    /// </summary>
+    internal void RequestRefresh()
+    {
+        Volatile.Write(ref _refreshAt, 0);
+        if (Volatile.Read(ref _timer) is not { } timer || _lifetime.IsCancellationRequested)
+            return;
+        var since = _time.GetElapsedTime(Volatile.Read(ref _lastRefreshStarted));
+        var due = since >= EarlyRefreshSpacing ? TimeSpan.Zero : EarlyRefreshSpacing - since;
+        try
+        {
+            timer.Change(due, _settings.RefreshInterval);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed meanwhile: nothing to refresh.
+        }
+    }
+
+    /// <summary>The endpoint of the server at <paramref name="host"/>:<paramref name="port"/>, if this data source knows it.</summary>
+    internal ServerEndpoint? Find(string? host, int port)
+    {
+        if (host is null)
+            return null;
+        lock (_installLock)
+        {
+            return _endpoints.GetValueOrDefault(new HostAndPort(host, port));
+        }
+    }
+
+    /// <summary>
+    /// The servers that follow <paramref name="server"/> in its data source's host list: the next ones of its own group
+    /// (topology level and node type) in the snapshot's order, going round, then the groups after it. A server outside the
+    /// snapshot (a listed host before discovery) is followed by the other listed hosts.
+    /// </summary>
+    internal IReadOnlyList<HostAndPort> FallbacksFor(ServerEndpoint server)
+    {
+        var fallbacks = new List<HostAndPort>(MaxFallbacks);
+        if (Volatile.Read(ref _state) is { } state && Array.FindIndex(state.Plan.Groups, g => Array.IndexOf(g, server) >= 0) is var first and >= 0)
+        {
+            for (var g = first; g < state.Plan.Groups.Length && fallbacks.Count < MaxFallbacks; g++)
+            {
+                var group = state.Plan.Groups[g];
+                var start = g == first ? Array.IndexOf(group, server) + 1 : 0;
+                for (var i = 0; i < group.Length && fallbacks.Count < MaxFallbacks; i++)
+                {
+                    var candidate = group[(start + i) % group.Length];
+                    if (candidate != server)
+                        fallbacks.Add(candidate.Address);
+                }
+            }
+
+            return fallbacks;
+        }
+
+        foreach (var listed in _settings.ListedHosts)
+        {
+            if (listed != server.Address && fallbacks.Count < MaxFallbacks && !fallbacks.Contains(listed))
+                fallbacks.Add(listed);
+        }
+
+        return fallbacks;
+    }
+
+    void StartTimer()
+    {
+        if (_settings.RefreshInterval <= TimeSpan.Zero || Volatile.Read(ref _timer) is not null)
+            return;
+        // The timer holds the manager weakly: an application that forgets to dispose its data source does not keep it alive.
+        var timer = _time.CreateTimer(
+            static state =>
+            {
+                if (((WeakReference<TopologyManager>)state!).TryGetTarget(out var manager) && !manager._lifetime.IsCancellationRequested)
+                    _ = manager.StartRefresh(background: false);
+            },
+            new WeakReference<TopologyManager>(this), _settings.RefreshInterval, _settings.RefreshInterval);
+        if (Interlocked.CompareExchange(ref _timer, timer, null) is not null)
+            timer.Dispose();
+    }
 
     /// <summary>Refreshes now and waits for it.</summary>
     internal Task<ClusterState> RefreshAsync(CancellationToken cancellationToken) => StartRefresh(background: false).WaitAsync(cancellationToken);
@@ -113,6 +196,7 @@ internal sealed class TopologyManager
     async Task RunRefreshAsync(TaskCompletionSource<ClusterState> completion)
     {
         var started = _time.GetTimestamp();
+        Volatile.Write(ref _lastRefreshStarted, started);
         try
         {
             var state = await DiscoverAsync(_lifetime.Token).ConfigureAwait(false);
@@ -154,8 +238,7 @@ internal sealed class TopologyManager
         var ordered = new List<ServerEndpoint>();
         lock (_installLock)
         {
-            // Preferred servers first: their pools are the ones in use, so a refresh borrows an idle connection instead of
-            // leaving a new one idle on a server the application does not use.
+            // Preferred servers first: the ones the application uses, so a refresh asks a server this data source knows is up.
             if (Volatile.Read(ref _state) is { } state)
                 ordered.AddRange(state.Plan.Candidates.Concat(state.Servers).Distinct().Where(s => s.DownUntil == 0 && !s.Removed));
             foreach (var listed in _settings.ListedHosts)
@@ -191,9 +274,9 @@ internal sealed class TopologyManager
             try
             {
                 IReadOnlyList<YbServersRow> rows;
-                // Borrowed from the server's pool: the first open can reuse the first discovery's connection, and a refresh
-                // that meets a connection left dead by a restart fails over to the next server and lets the pool be cleared.
-                var connection = endpoint.DataSource.CreateConnection();
+                // A connection of its own, not from the application's pools: it is closed after the query, so it never sits idle
+                // on a server the application does not use, and the first open chooses its server like every other.
+                var connection = endpoint.ControlDataSource.CreateConnection();
                 await using (connection.ConfigureAwait(false))
                 {
                     await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
@@ -210,7 +293,7 @@ internal sealed class TopologyManager
                             Log.YbServersMissing(_log, endpoint.ToString(), _dataSourceName);
                         }
 
-                        return Install(ListedHostsTopology(), endpoint);
+                        return Install(ListedHostsTopology());
                     }
                 }
 
@@ -222,7 +305,7 @@ internal sealed class TopologyManager
                     throw new NpgsqlException($"yb_servers() on {endpoint} returned no usable server.");
 
                 Log.Refreshed(_log, _dataSourceName, endpoint.ToString(), _time.GetElapsedTime(started).TotalMilliseconds);
-                return Install(new ClusterTopology(parsed.Servers, _time.GetUtcNow(), fromYbServers: true), endpoint);
+                return Install(new ClusterTopology(parsed.Servers, _time.GetUtcNow(), fromYbServers: true));
             }
             catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
@@ -232,7 +315,7 @@ internal sealed class TopologyManager
                 // Only a server that cannot be connected to is marked down: a slow or failing yb_servers() on a server
                 // that accepts connections says nothing about its ability to serve the application.
                 if (!opened && FailureClassifier.IsServerUnavailable(e, cancellationToken))
-                    _onServerFailed(endpoint, e);
+                    _health.MarkDown(endpoint, FailureClassifier.Describe(e));
             }
         }
 
@@ -243,7 +326,7 @@ internal sealed class TopologyManager
             var retry = RetryDelay();
             Log.RefreshFailed(_log, _dataSourceName, retry.TotalSeconds,
                 string.Join("; ", failures.Select(f => $"{f.Server}: {FailureClassifier.Describe(f.Error)}")));
-            var provisional = Install(ListedHostsTopology(), reachable);
+            var provisional = Install(ListedHostsTopology());
             Volatile.Write(ref _refreshAt, _time.GetTimestamp() + ToTimestamp(retry));
             return provisional;
         }
@@ -261,7 +344,7 @@ internal sealed class TopologyManager
         [.. _settings.ListedHosts.Select(h => new ServerInfo(h.Host, h.Port, ServerNodeType.Primary, null, null, null, null, null))],
         _time.GetUtcNow(), fromYbServers: false);
 
-    ClusterState Install(ClusterTopology topology, ServerEndpoint via)
+    ClusterState Install(ClusterTopology topology)
     {
         ClusterState? previous;
         ClusterState next;
@@ -299,22 +382,16 @@ internal sealed class TopologyManager
                 _settings.Pooling ? _settings.MaxPoolSize : int.MaxValue);
             next = new ClusterState(topology, plan, servers);
             Volatile.Write(ref _refreshAt, _time.GetTimestamp() + ToTimestamp(_settings.RefreshInterval));
-            if (previous is null && plan.Groups.Length > 0 && plan.Groups[0].Contains(via))
-                Volatile.Write(ref _warm, via);
             Volatile.Write(ref _state, next);
         }
+
+        StartTimer();
 
         foreach (var endpoint in removed)
         {
             Log.ServerRemoved(_log, endpoint.ToString());
             endpoint.ClearPool();
         }
-
-        // The first discovery's connection idles in the pool of the host it went through. The first open reuses it when
-        // that server is one it would choose anyway; otherwise (a listed address outside the snapshot, or a server the
-        // topology keys or node types do not prefer) it is closed, so as not to sit on a server the application does not use.
-        if ((previous is null && Volatile.Read(ref _warm) != via) || !next.Servers.Contains(via))
-            via.ClearPool();
 
         if (!topology.SameServersAs(previous?.Topology))
         {
@@ -328,6 +405,8 @@ internal sealed class TopologyManager
     internal async ValueTask DisposeAsync()
     {
         await _lifetime.CancelAsync().ConfigureAwait(false);
+        if (Interlocked.Exchange(ref _timer, null) is { } timer)
+            await timer.DisposeAsync().ConfigureAwait(false);
         if (Volatile.Read(ref _inflight) is { } running)
         {
             try

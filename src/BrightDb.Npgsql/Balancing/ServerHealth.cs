@@ -1,0 +1,98 @@
+using BrightDb.Npgsql.Diagnostics;
+using Microsoft.Extensions.Logging;
+
+namespace BrightDb.Npgsql.Balancing;
+
+/// <summary>
+/// Decides a server's health for one data source, whoever noticed it (an open, Npgsql's failover inside an open, a refresh):
+/// it alone marks servers down and up, clears their pools, logs it, counts it in the metrics, raises the events and asks
+/// for an early refresh of the topology.
+/// </summary>
+internal sealed class ServerHealth
+{
+    readonly TimeProvider _time;
+    readonly ILogger _log;
+    readonly string _dataSourceName;
+    readonly TimeSpan _reconnectDelay;
+    readonly Action<ServerEndpoint, string> _markedDown;
+    readonly Action<ServerEndpoint> _markedUp;
+
+    /// <param name="time">The clock of the down-marks.</param>
+    /// <param name="log">The failover log category.</param>
+    /// <param name="dataSourceName">Tags logs and metrics.</param>
+    /// <param name="reconnectDelay">How long a failed server is skipped (<c>Failed Host Reconnect Delay Secs</c>).</param>
+    /// <param name="markedDown">Raises the data source's event when a server that was up is marked down.</param>
+    /// <param name="markedUp">Raises the data source's event when a server that was down answers again.</param>
+    internal ServerHealth(
+        TimeProvider time, ILogger log, string dataSourceName, TimeSpan reconnectDelay,
+        Action<ServerEndpoint, string> markedDown, Action<ServerEndpoint> markedUp)
+    {
+        _time = time;
+        _log = log;
+        _dataSourceName = dataSourceName;
+        _reconnectDelay = reconnectDelay;
+        _markedDown = markedDown;
+        _markedUp = markedUp;
+        ReconnectDelayTicks = (long)(reconnectDelay.TotalSeconds * time.TimestampFrequency);
+    }
+
+    /// <summary>The reconnect delay in <see cref="TimeProvider"/> timestamp units.</summary>
+    internal long ReconnectDelayTicks { get; }
+
+    /// <summary>Asks the topology for an early refresh (a failed server may have left the cluster); set once the topology exists.</summary>
+    internal Action? RequestRefresh { get; set; }
+
+    /// <summary>An open on <paramref name="server"/> failed because the server could not be reached: skip it, and look at the cluster again.</summary>
+    internal void Unreachable(ServerEndpoint server, Exception error)
+    {
+        var reason = FailureClassifier.Describe(error);
+        MarkDown(server, reason);
+        Log.FailingOver(_log, server.ToString(), reason);
+        DriverMetrics.FailedOver(_dataSourceName, server);
+        RequestRefresh?.Invoke();
+    }
+
+    /// <summary>
+    /// Npgsql's failover inside one open passed over <paramref name="server"/> for the next host of its data source: the server
+    /// refused the connection, or its idle connection failed the check before being handed out.
+    /// </summary>
+    internal void PassedOver(ServerEndpoint server, ServerEndpoint reached)
+    {
+        const string Reason = "passed over by the failover within an open (it refused a new connection or its credentials, or an idle connection to it failed its check)";
+        MarkDown(server, Reason);
+        Log.PassedOver(_log, server.ToString(), reached.ToString());
+        DriverMetrics.FailedOver(_dataSourceName, server);
+        RequestRefresh?.Invoke();
+    }
+
+    /// <summary>
+    /// Marks <paramref name="server"/> down for the reconnect delay. After an error (not a mere <paramref name="suspicion"/>
+    /// of hanging) its idle connections are closed: the server most likely lost them too (a crash, a restart), and they would
+    /// fail when handed out, and be counted in the map although the server no longer has them.
+    /// </summary>
+    internal void MarkDown(ServerEndpoint server, string reason, bool suspicion = false)
+    {
+        var until = _time.GetTimestamp() + ReconnectDelayTicks;
+        var wasUp = server.MarkDown(until == 0 ? 1 : until, reason, suspicion);
+        if (!suspicion)
+            server.ClearPool();
+        if (!wasUp)
+            return;
+        Log.HostDown(_log, server.ToString(), _reconnectDelay.TotalSeconds, reason);
+        DriverMetrics.MarkedDown(_dataSourceName, server);
+        _markedDown(server, reason);
+    }
+
+    /// <summary>A server that was marked down answered: it is up again.</summary>
+    internal void MarkUp(ServerEndpoint server)
+    {
+        var suspectedOnly = server.OnlySuspected;
+        if (!server.MarkUp())
+            return;
+        // Idle connections older than an outage may be to a process that is gone (a slow answer was no outage).
+        if (!suspectedOnly)
+            server.ClearPool();
+        Log.HostUp(_log, server.ToString());
+        _markedUp(server);
+    }
+}

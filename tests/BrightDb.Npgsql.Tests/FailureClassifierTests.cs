@@ -1,0 +1,29 @@
+using System.Net.Sockets;
+using BrightDb.Npgsql.Balancing;
+using Npgsql;
+
+namespace BrightDb.Npgsql.Tests;
+
+public sealed class FailureClassifierTests
+{
+    static NpgsqlException Refused(string host) =>
+        new($"Failed to connect to {host}:2521", new SocketException((int)SocketError.ConnectionRefused));
+
+    [Fact]
+    public void A_failover_whose_every_host_was_unreachable_is_unreachable()
+    {
+        var all = new NpgsqlException("Unable to connect to a suitable host.", new AggregateException(Refused("a"), Refused("b")));
+        Assert.True(FailureClassifier.IsServerUnavailable(all, CancellationToken.None));
+        Assert.Equal(2, FailureClassifier.Describe(all).Split(", then ").Length);
+    }
+
+    [Fact]
+    public void A_failover_where_one_host_answered_with_an_application_error_is_the_application_s_error()
+    {
+        var mixed = new NpgsqlException(
+            "Unable to connect to a suitable host.",
+            new AggregateException(Refused("a"), new PostgresException("password authentication failed", "FATAL", "FATAL", PostgresErrorCodes.InvalidPassword)));
+        Assert.False(FailureClassifier.IsServerUnavailable(mixed, CancellationToken.None));
+        Assert.Contains("28P01", FailureClassifier.Describe(mixed), StringComparison.Ordinal);
+    }
+}
