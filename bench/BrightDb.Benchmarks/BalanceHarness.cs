@@ -201,25 +201,35 @@ internal static class BalanceHarness
                           + string.Join(", ", trials.GroupBy(t => string.Join("/", t.OrderDescending())).OrderByDescending(g => g.Count()).Select(g => $"{g.Key}: {g.Count()}")));
     }
 
-    /// <summary>One worker process: creates a data source, waits for "go", opens its connections, holds them until "close".</summary>
+    /// <summary>
+    /// One worker process: creates a data source, waits for "go", opens its connections, holds them until "close", then
+    /// disposes the data source. With <c>--trials N</c> it does so N times, each with a new data source, and a
+    /// <c>{trial}</c> in the connection string is replaced by the trial's number (1 to N).
+    /// </summary>
     internal static async Task<int> WorkerAsync(string[] args)
     {
         var options = new Options(args);
         var connectionString = options.Get("connection-string") ?? throw new ArgumentException("--connection-string is required");
         var count = options.GetInt("count", ConnectionsPerProcess);
+        var trials = options.GetInt("trials", 1);
         try
         {
-            await using var dataSource = BrightDbDataSource.Create(connectionString);
-            Console.WriteLine("ready");
-            if (await Console.In.ReadLineAsync() != "go")
-                return 2;
-            var connections = new List<NpgsqlConnection>(count);
-            for (var i = 0; i < count; i++)
-                connections.Add(await dataSource.OpenConnectionAsync());
-            Console.WriteLine("open");
-            await Console.In.ReadLineAsync();
-            foreach (var connection in connections)
-                await connection.DisposeAsync();
+            for (var trial = 1; trial <= trials; trial++)
+            {
+                await using var dataSource = BrightDbDataSource.Create(
+                    connectionString.Replace("{trial}", trial.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
+                Console.WriteLine("ready");
+                if (await Console.In.ReadLineAsync() != "go")
+                    return 2;
+                var connections = new List<NpgsqlConnection>(count);
+                for (var i = 0; i < count; i++)
+                    connections.Add(await dataSource.OpenConnectionAsync());
+                Console.WriteLine("open");
+                await Console.In.ReadLineAsync();
+                foreach (var connection in connections)
+                    await connection.DisposeAsync();
+            }
+
             return 0;
         }
         catch (Exception e) when (e is NpgsqlException or InvalidOperationException or ArgumentException)

@@ -179,8 +179,15 @@ public sealed class AuthAndSecretsTests(ITestOutputHelper output) : IAsyncLifeti
             // Whether a first open then fails or falls back to the listed host, nothing it says may show the password.
             await using var failing = leaks.Build(ConnectionString("secret-discovery-fails"));
             await leaks.MayFailAsync(async () => (await failing.OpenConnectionAsync()).Dispose());
-            await Task.Delay(TimeSpan.FromSeconds(1.2));
-            await ds.RefreshTopologyAsync();
+
+            // A refresh of the first data source, on servers that are up again, fails on yb_servers() and says so in its
+            // log (event 1002), which must not show the password either.
+            var failedRefreshes = RefreshFailures(leaks.Logs, ds);
+            await ClusterWaits.UntilAsync(async () =>
+            {
+                await ds.RefreshTopologyAsync();
+                return RefreshFailures(leaks.Logs, ds) > failedRefreshes;
+            }, "a refresh failing on yb_servers() to be logged");
         }
         finally
         {
@@ -195,6 +202,10 @@ public sealed class AuthAndSecretsTests(ITestOutputHelper output) : IAsyncLifeti
         Assert.Contains(leaks.Logs.Entries, e => e.Category.StartsWith("Npgsql", StringComparison.Ordinal));
         leaks.AssertNoSecretAnywhere();
     }
+
+    /// <summary>The failed refreshes (event 1002) logged for <paramref name="dataSource"/>.</summary>
+    static int RefreshFailures(LogRecorder logs, BrightDbDataSource dataSource) =>
+        logs.WithId(1002).Count(e => e.Values.TryGetValue("DataSource", out var name) && name == dataSource.Name);
 
     [Fact]
     public async Task Password_is_not_shown_when_topology_keys_only_match_no_server()

@@ -188,9 +188,12 @@ public sealed class ConnectionLifecycleTests(SeedClusterFixture fixture) : IClas
             var map = ds.GetHostToConnectionMap();
             Assert.True(map.Values.Sum() == 7 && map.Values.Max() - map.Values.Min() <= 1, $"map {Counts.Map(ds, _cluster)}.{Counts.Explain(ds)}");
 
+            // Unpooled, closing ends the connections. Pooled, the closed connections idle in their pools (Npgsql may close
+            // some on return, such as those of node 2 older than the break), and the map counts what the servers count.
             await Counts.DisposeAllAsync(connections);
-            if (!pooled)
-                Counts.AssertMap("0/0/0", ds, _cluster);
+            var afterClose = pooled ? Counts.Map(ds, _cluster) : "0/0/0";
+            Counts.AssertMap(afterClose, ds, _cluster);
+            Assert.Equal(afterClose, await Counts.ServerEventuallyAsync(_cluster, app, afterClose));
         }
         finally
         {

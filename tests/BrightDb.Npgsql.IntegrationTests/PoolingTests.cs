@@ -10,7 +10,7 @@ public sealed class PoolingTests(SeedClusterFixture fixture) : IClassFixture<See
 
     string ConnectionString(string app, string extra) =>
         $"Host={_cluster.Nodes[0].Host};Port={_cluster.Nodes[0].Port};Database=bigmath;Username=bigmath;Password=bigmath;"
-        + $"Load Balance Hosts=true;Application Name={app};{extra}";
+        + $"Load Balance Hosts=true;Application Name={app};{Counts.PatientHedging};{extra}";
 
     [Fact]
     public async Task Unpooled_closing_all_brings_the_map_and_the_servers_to_zero()

@@ -22,14 +22,17 @@ public sealed class PropertyFormsTests(SeedClusterFixture fixture) : IClassFixtu
 
     int Port => _cluster.Nodes[0].Port;
 
-    /// <summary>The seed's properties in one of its forms; <c>port</c> is an int and <c>load_balance</c> the string "True" in the dictionary.</summary>
+    /// <summary>
+    /// The seed's properties in one of its forms; <c>port</c> is an int and <c>load_balance</c> the string "True" in the
+    /// dictionary. Each form also raises the hedge delay (<see cref="Counts.PatientHedging"/>): the counts are exact.
+    /// </summary>
     object Properties(string form, string app, string? topologyKeys) => form switch
     {
-        "ado" => $"Host={Host};Port={Port};Database=bigmath;Username=bigmath;Password=bigmath;Load Balance Hosts=true;Application Name={app}"
+        "ado" => $"Host={Host};Port={Port};Database=bigmath;Username=bigmath;Password=bigmath;Load Balance Hosts=true;Application Name={app};{Counts.PatientHedging}"
                  + (topologyKeys is null ? "" : $";Topology Keys={topologyKeys}"),
-        "libpq" => $"dbname=bigmath host={Host} port={Port} user=bigmath password=bigmath load_balance=true application_name={app}"
+        "libpq" => $"dbname=bigmath host={Host} port={Port} user=bigmath password=bigmath load_balance=true application_name={app} {Counts.PatientHedgingKey}={Counts.PatientHedgingValue}"
                    + (topologyKeys is null ? "" : $" topology_keys={topologyKeys}"),
-        "uri" => $"postgresql://bigmath:bigmath@{Host}:{Port}/bigmath?load_balance=true&application_name={app}"
+        "uri" => $"postgresql://bigmath:bigmath@{Host}:{Port}/bigmath?load_balance=true&application_name={app}&{Counts.PatientHedgingKey}={Counts.PatientHedgingValue}"
                  + (topologyKeys is null ? "" : $"&topology_keys={Uri.EscapeDataString(topologyKeys)}"),
         "dictionary" => new Dictionary<string, object?>
         {
@@ -41,6 +44,7 @@ public sealed class PropertyFormsTests(SeedClusterFixture fixture) : IClassFixtu
             ["load_balance"] = "True",
             ["application_name"] = app,
             ["topology_keys"] = topologyKeys,
+            [Counts.PatientHedgingKey] = Counts.PatientHedgingValue,
         },
         _ => throw new ArgumentOutOfRangeException(nameof(form), form, null),
     };

@@ -1,4 +1,5 @@
 using BrightDb.LocalCluster;
+using BrightDb.Npgsql.IntegrationTests.Support;
 using Npgsql;
 
 namespace BrightDb.Npgsql.IntegrationTests;
@@ -20,7 +21,7 @@ public sealed class SeedTutorialTests : IAsyncLifetime
     {
         var app = "seed-uniform";
         await using var ds = BrightDbDataSource.Create(
-            $"Host={Hosts};Port={_cluster.Nodes[0].Port};Database=bigmath;Username=bigmath;Password=bigmath;Load Balance Hosts=true;Application Name={app};Pooling=false");
+            $"Host={Hosts};Port={_cluster.Nodes[0].Port};Database=bigmath;Username=bigmath;Password=bigmath;Load Balance Hosts=true;Application Name={app};Pooling=false;{Counts.PatientHedging}");
         var connections = new List<NpgsqlConnection>();
         for (var i = 0; i < 30; i++)
             connections.Add(await ds.OpenConnectionAsync());
@@ -41,7 +42,7 @@ public sealed class SeedTutorialTests : IAsyncLifetime
     {
         var app = "seed-topology";
         await using var ds = BrightDbDataSource.Create(
-            $"host={Hosts} port={_cluster.Nodes[0].Port} dbname=bigmath user=bigmath password=bigmath load_balance=true topology_keys=aws.us-west.us-west-2a application_name={app}");
+            $"host={Hosts} port={_cluster.Nodes[0].Port} dbname=bigmath user=bigmath password=bigmath load_balance=true topology_keys=aws.us-west.us-west-2a application_name={app} {Counts.PatientHedgingKey}={Counts.PatientHedgingValue}");
         var connections = new List<NpgsqlConnection>();
         for (var i = 0; i < 30; i++)
             connections.Add(ds.OpenConnection());
@@ -60,7 +61,7 @@ public sealed class SeedTutorialTests : IAsyncLifetime
         // The EF Core and dependency-injection path: CreateConnection() first, Open() later, on a new data source.
         var app = "seed-create-first";
         await using var ds = BrightDbDataSource.Create(
-            $"host={Hosts} port={_cluster.Nodes[0].Port} dbname=bigmath user=bigmath password=bigmath topology_keys=aws.us-west.us-west-2b application_name={app}");
+            $"host={Hosts} port={_cluster.Nodes[0].Port} dbname=bigmath user=bigmath password=bigmath topology_keys=aws.us-west.us-west-2b application_name={app} {Counts.PatientHedgingKey}={Counts.PatientHedgingValue}");
         var connections = Enumerable.Range(0, 4).Select(_ => ds.CreateConnection()).ToList();
         foreach (var c in connections)
             await c.OpenAsync();

@@ -255,8 +255,12 @@ public sealed class TopologyChangeTests(ITestOutputHelper output) : IAsyncLifeti
     {
         var app = "topo-add-pooled";
         var members = Members;
-        await using var ds = Create(ConnectionString(app, pooling: true, "Connection Lifetime=2"));
-        await CloseAsync(await OpenAsync(ds, 12));
+        var lifetime = TimeSpan.FromSeconds(2);
+        await using var ds = Create(ConnectionString(app, pooling: true, $"Connection Lifetime={lifetime.TotalSeconds}"));
+        var old = await OpenAsync(ds, 12);
+        // Every old connection was opened by now: their lifetime ends at most one lifetime from here.
+        var oldOpened = System.Diagnostics.Stopwatch.StartNew();
+        await CloseAsync(old);
         foreach (var node in members)
             await ClusterWaits.ServerCountBecomesAsync(_cluster, app, node, 4);
 
@@ -267,7 +271,11 @@ public sealed class TopologyChangeTests(ITestOutputHelper output) : IAsyncLifeti
             // The old servers' idle connections are still pooled there; the new server has none yet.
             await ClusterWaits.ServerCountBecomesAsync(_cluster, app, added, 0);
 
-            await Task.Delay(TimeSpan.FromSeconds(2.5));
+            // The old connections reaching their lifetime is the subject: wait for it to pass (100 ms more cover the
+            // granularity of the clocks), however long the steps above took.
+            var untilExpired = lifetime + TimeSpan.FromMilliseconds(100) - oldOpened.Elapsed;
+            if (untilExpired > TimeSpan.Zero)
+                await Task.Delay(untilExpired);
             for (var cycle = 0; cycle < 3; cycle++)
             {
                 var held = await OpenAsync(ds, 12);

@@ -63,7 +63,8 @@ public sealed class BrightDbDataSource : DbDataSource
                 address => new ServerEndpoint(
                     address,
                     endpoint => NpgsqlBuilder(settings.ForServer(endpoint.Address, cluster!.FallbacksFor(endpoint)), PoolName(endpoint)).BuildMultiHost(),
-                    settings.MaxConnectingPerServer,
+                    // Unpooled, every open is a new physical connection by the application's choice: no limit.
+                    settings.Pooling ? settings.MaxConnectingPerServer : int.MaxValue,
                     strays,
                     endpoint => NpgsqlBuilder(settings.ForControl(endpoint.Address), $"{Name}/control/{endpoint.Address}").Build()),
                 (old, @new) => TopologyChanged?.Invoke(this, new TopologyChangedEventArgs(old, @new)),
@@ -180,12 +181,13 @@ public sealed class BrightDbDataSource : DbDataSource
 
             try
             {
-                if (!async || _settings.HedgedOpenDelay <= TimeSpan.Zero || attempt.IsCompleted)
+                if (!async || attempt.IsCompleted)
                     return await attempt.ConfigureAwait(false);
 
                 var pending = attempt.AsTask();
-                if (!await LooksHungAsync(endpoint, pending, state, cancellationToken).ConfigureAwait(false))
-                    return await pending.ConfigureAwait(false);
+                if (_settings.HedgedOpenDelay <= TimeSpan.Zero
+                    || !await LooksHungAsync(endpoint, pending, state, cancellationToken).ConfigureAwait(false))
+                    return await Abandonable(pending, cancellationToken).ConfigureAwait(false);
 
                 if (await HedgeAsync(endpoint, pending, state, failures ??= new OpenFailures(), cancellationToken).ConfigureAwait(false) is { } hedged)
                     return hedged;
@@ -284,53 +286,110 @@ public sealed class BrightDbDataSource : DbDataSource
     }
 
     /// <summary>
+    /// Waits for an attempt, or gives it up as soon as the caller cancels: Npgsql does not always stop waiting for a server
+    /// that accepted the connection and never answers. The abandoned attempt runs on until its own <c>Timeout</c>, still
+    /// counted where it chose (not in the host map), and its connection, if it opens after all, is closed.
+    /// </summary>
+    static async Task<NpgsqlConnection> Abandonable(Task<NpgsqlConnection> attempt, CancellationToken cancellationToken)
+    {
+        if (!cancellationToken.CanBeCanceled)
+            return await attempt.ConfigureAwait(false);
+        try
+        {
+            return await attempt.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The attempt may have opened at the very moment the wait was cancelled: its connection is closed all the same,
+            // since the caller, told of the cancellation, will never close it.
+            CloseWhenOpened(attempt);
+            throw;
+        }
+    }
+
+    /// <summary>
     /// The server has not answered within <c>Hedged Open Delay</c> and looks hung (see <see cref="LooksHungAsync"/>): it may be hung (a paused process still accepts TCP).
-    /// It is marked down so that other opens avoid it, and the next best server is tried alongside; the first connection
-    /// to open wins and the other, if it opens later, is closed. Returns <see langword="null"/> when every attempt
+    /// It is marked down so that other opens avoid it, and the next best server is tried alongside (and, after each further
+    /// hedge delay without an answer, the next one); the first connection to open wins and the others, if they open later,
+    /// are closed. The caller's cancellation ends the wait at once. Returns <see langword="null"/> when every attempt
     /// failed because its server was unavailable (recorded in <paramref name="failures"/>).
     /// </summary>
     async Task<NpgsqlConnection?> HedgeAsync(
         ServerEndpoint first, Task<NpgsqlConnection> firstAttempt, ClusterState state, OpenFailures failures, CancellationToken cancellationToken)
     {
         var pending = new List<(ServerEndpoint Server, Task<NpgsqlConnection> Attempt)> { (first, firstAttempt) };
-        _health!.MarkDown(first, $"no answer within the hedged open delay of {_settings.HedgedOpenDelay.TotalMilliseconds} ms", suspicion: true);
+        Suspect(first, failures);
+        var canHedge = TryHedge(pending, state, failures, cancellationToken);
+        using var timers = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        try
+        {
+            while (pending.Count > 0)
+            {
+                // While another server could take a hedge, the newest attempt gets one hedge delay before its server is
+                // suspected too and a further attempt starts: two hung zones cost two hedge delays, not a Timeout.
+                var waits = new List<Task>(pending.Count + 1);
+                waits.AddRange(pending.Select(p => p.Attempt));
+                var timer = canHedge ? Task.Delay(_settings.HedgedOpenDelay, _time, timers.Token) : null;
+                if (timer is not null)
+                    waits.Add(timer);
+                var done = await Task.WhenAny(waits).WaitAsync(cancellationToken).ConfigureAwait(false);
+                if (done == timer)
+                {
+                    Suspect(pending[^1].Server, failures);
+                    canHedge = TryHedge(pending, state, failures, cancellationToken);
+                    continue;
+                }
+
+                var index = pending.FindIndex(p => p.Attempt == done);
+                var (server, attempt) = pending[index];
+                pending.RemoveAt(index);
+                if (attempt.IsCompletedSuccessfully)
+                    return attempt.Result;
+
+                var error = attempt.Exception?.InnerException ?? new OperationCanceledException(cancellationToken);
+                if (!FailureClassifier.IsServerUnavailable(error, cancellationToken))
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+                failures.Add(server, error);
+            }
+
+            return null;
+        }
+        finally
+        {
+            // Whatever ended the race (a winner, the application's error, the caller's cancellation), the attempts still
+            // running are abandoned: their connections, if they open after all, are closed.
+            foreach (var loser in pending)
+                CloseWhenOpened(loser.Attempt);
+
+            await timers.CancelAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A server that has not answered within the hedge delay: other opens skip it, as a suspect of hanging.</summary>
+    void Suspect(ServerEndpoint server, OpenFailures failures)
+    {
+        _health!.MarkDown(server, $"no answer within the hedged open delay of {_settings.HedgedOpenDelay.TotalMilliseconds} ms", suspicion: true);
         _cluster!.RequestRefresh();
-        failures.Tried.Add(first);
-        // The second attempt goes to a server that is up, never to the probe of one marked down (two hung zones would
-        // otherwise cost a Timeout), and only where there is room at once: queueing behind a busy server would not hedge.
-        if (ServerSelector.SelectAndReserve(state.Plan, _time, _reconnectDelayTicks, failures.Tried, out var secondKind, allowProbe: false) is { } second)
+        failures.Tried.Add(server);
+    }
+
+    /// <summary>
+    /// Starts another attempt alongside, on a server that is up, never the probe of one marked down (two hung zones would
+    /// otherwise cost a Timeout), and only where there is room at once: queueing behind a busy server would not hedge.
+    /// False when no server could take it.
+    /// </summary>
+    bool TryHedge(List<(ServerEndpoint Server, Task<NpgsqlConnection> Attempt)> pending, ClusterState state, OpenFailures failures, CancellationToken cancellationToken)
+    {
+        if (ServerSelector.SelectAndReserve(state.Plan, _time, _reconnectDelayTicks, failures.Tried, out var kind, allowProbe: false) is not { } next)
+            return false;
+        if (!next.Gate.TryEnter())
         {
-            if (second.Gate.TryEnter())
-                pending.Add((second, AttemptAsync(second, secondKind == SelectionKind.Probe, async: true, cancellationToken).AsTask()));
-            else
-                second.Release();
+            next.Release();
+            return false;
         }
 
-        while (pending.Count > 0)
-        {
-            var done = await Task.WhenAny(pending.Select(p => p.Attempt)).ConfigureAwait(false);
-            var index = pending.FindIndex(p => p.Attempt == done);
-            var (server, attempt) = pending[index];
-            pending.RemoveAt(index);
-            if (attempt.IsCompletedSuccessfully)
-            {
-                foreach (var loser in pending)
-                    CloseWhenOpened(loser.Attempt);
-                return attempt.Result;
-            }
-
-            var error = attempt.Exception?.InnerException ?? new OperationCanceledException(cancellationToken);
-            if (!FailureClassifier.IsServerUnavailable(error, cancellationToken))
-            {
-                foreach (var loser in pending)
-                    CloseWhenOpened(loser.Attempt);
-                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
-            }
-
-            failures.Add(server, error);
-        }
-
-        return null;
+        pending.Add((next, AttemptAsync(next, kind == SelectionKind.Probe, async: true, cancellationToken).AsTask()));
+        return true;
     }
 
     /// <summary>
