@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: the seed's tutorial on a local 3-node cluster. Creates the cluster, shows its status, what yb_servers()
+# The psycopg2-brightdb tutorial on a local 3-node cluster. Creates the cluster, shows its status, what yb_servers()
 # returns on each node and each node's rpcz page, then destroys it. Safe to run twice: a cluster left behind by an
 # interrupted run is destroyed first, and the cluster is destroyed on exit whatever happens.
 set -euo pipefail

@@ -1,4 +1,4 @@
-// The seed's tutorial in C#: a local 3-node cluster, 30 balanced connections (10/10/10), 30 connections with a topology
+// The psycopg2-brightdb tutorial in C#: a local 3-node cluster, 30 balanced connections (10/10/10), 30 connections with a topology
 // key (15/15/0), each time the driver's own map beside what the servers and their rpcz pages report, then clean up.
 // Exit code: 0 when every count is as expected, 1 when one is not, 2 when the tutorial could not run.
 using System.Diagnostics;

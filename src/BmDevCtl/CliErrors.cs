@@ -1,6 +1,6 @@
 namespace BmDevCtl;
 
-/// <summary>Exit codes: 0 success, 1 failure, 2 usage error (as the issue and common CLI practice define them).</summary>
+/// <summary>Exit codes: 0 success, 1 failure, 2 usage error (common CLI practice).</summary>
 internal static class ExitCodes
 {
     public const int Success = 0;

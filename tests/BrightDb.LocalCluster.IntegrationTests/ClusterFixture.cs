@@ -22,7 +22,7 @@ public abstract class ClusterFixture : IAsyncLifetime
     }
 }
 
-/// <summary>The seed's cluster: three primaries, two in us-west-2a and one in us-west-2b.</summary>
+/// <summary>The tutorial's cluster: three primaries, two in us-west-2a and one in us-west-2b.</summary>
 public sealed class ThreeNodeFixture : ClusterFixture
 {
     protected override LocalClusterOptions Options => new()

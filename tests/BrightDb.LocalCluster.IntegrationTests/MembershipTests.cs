@@ -3,7 +3,7 @@ using Npgsql;
 
 namespace BrightDb.LocalCluster.IntegrationTests;
 
-/// <summary>yb_servers() on the seed's cluster, and how stop, start and kill change (or do not change) the membership.</summary>
+/// <summary>yb_servers() on the tutorial's cluster, and how stop, start and kill change (or do not change) the membership.</summary>
 public sealed class MembershipTests(ThreeNodeFixture fixture) : IClassFixture<ThreeNodeFixture>
 {
     private LocalCluster Cluster => fixture.Cluster;

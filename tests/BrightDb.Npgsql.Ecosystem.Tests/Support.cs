@@ -5,7 +5,7 @@ using Microsoft.Extensions.Logging;
 
 namespace BrightDb.Npgsql.Ecosystem.Tests;
 
-/// <summary>The seed's cluster (two nodes in us-west-2a, one in us-west-2b), shared by the tests of <see cref="ClusterCollection"/>.</summary>
+/// <summary>The tutorial's cluster (two nodes in us-west-2a, one in us-west-2b), shared by the tests of <see cref="ClusterCollection"/>.</summary>
 public sealed class SeedClusterFixture : IAsyncLifetime
 {
     internal static readonly string[] SeedPlacements = ["aws.us-west.us-west-2a", "aws.us-west.us-west-2a", "aws.us-west.us-west-2b"];

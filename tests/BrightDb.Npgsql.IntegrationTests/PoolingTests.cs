@@ -3,7 +3,7 @@ using Npgsql;
 
 namespace BrightDb.Npgsql.IntegrationTests;
 
-/// <summary>The seed's 30 connections pooled and unpooled: what closing, reopening and disposing do to both counts.</summary>
+/// <summary>The tutorial's 30 connections pooled and unpooled: what closing, reopening and disposing do to both counts.</summary>
 public sealed class PoolingTests(SeedClusterFixture fixture) : IClassFixture<SeedClusterFixture>
 {
     readonly LocalCluster.LocalCluster _cluster = fixture.Cluster;

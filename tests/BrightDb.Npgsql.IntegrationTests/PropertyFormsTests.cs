@@ -5,7 +5,7 @@ using Npgsql;
 namespace BrightDb.Npgsql.IntegrationTests;
 
 /// <summary>
-/// The seed's 10/10/10 and 15/15/0 through every way the seed passes properties (ADO.NET, libpq, URI, keyword/value
+/// The tutorial's 10/10/10 and 15/15/0 through every way psycopg2-brightdb takes properties (ADO.NET, libpq, URI, keyword/value
 /// pairs) and through <see cref="BrightDbDriver.Connect(string)"/>, its <c>psycopg2.connect</c>.
 /// </summary>
 public sealed class PropertyFormsTests(SeedClusterFixture fixture) : IClassFixture<SeedClusterFixture>, IAsyncLifetime
@@ -23,7 +23,7 @@ public sealed class PropertyFormsTests(SeedClusterFixture fixture) : IClassFixtu
     int Port => _cluster.Nodes[0].Port;
 
     /// <summary>
-    /// The seed's properties in one of its forms; <c>port</c> is an int and <c>load_balance</c> the string "True" in the
+    /// The tutorial's properties in one of its forms; <c>port</c> is an int and <c>load_balance</c> the string "True" in the
     /// dictionary. Each form also raises the hedge delay (<see cref="Counts.PatientHedging"/>): the counts are exact.
     /// </summary>
     object Properties(string form, string app, string? topologyKeys) => form switch

@@ -4,7 +4,7 @@ using Npgsql;
 
 namespace BrightDb.Npgsql.IntegrationTests;
 
-/// <summary>The seed's tutorial: 30 connections spread 10/10/10, and 15/15/0 with a topology key.</summary>
+/// <summary>The psycopg2-brightdb tutorial: 30 connections spread 10/10/10, and 15/15/0 with a topology key.</summary>
 public sealed class SeedTutorialTests : IAsyncLifetime
 {
     LocalCluster.LocalCluster _cluster = null!;

@@ -9,7 +9,7 @@ static class TestSupport
     internal const string B = "aws.us-west.us-west-2b";
     internal const string C = "aws.us-west.us-west-2c";
 
-    /// <summary>Expands the short zone names of the table ("2a") to full placements.</summary>
+    /// <summary>Expands the short zone names of the topology-key table ("2a") to full placements.</summary>
     internal static string ExpandKeys(string keys) => string.Join(',', keys.Split(',').Select(k =>
         k.StartsWith("2", StringComparison.Ordinal) ? "aws.us-west.us-west-" + k : k));
 

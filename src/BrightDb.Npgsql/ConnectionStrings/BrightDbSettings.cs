@@ -120,7 +120,7 @@ internal sealed class BrightDbSettings
         var mode = source.LoadBalanceHosts;
         if (keys.Count > 0 && mode == LoadBalanceMode.Disabled)
         {
-            // Topology keys alone mean "balance, preferring these placements", as in the seed's examples;
+            // Topology keys alone mean "balance, preferring these placements", as in the psycopg2-brightdb examples;
             // an explicit load_balance=false next to them is a contradiction worth reporting.
             if (source.ContainsKey(Keywords.LoadBalanceHosts))
                 throw new ArgumentException(

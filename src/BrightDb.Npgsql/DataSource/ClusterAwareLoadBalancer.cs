@@ -4,7 +4,7 @@ using BrightDb.Npgsql.DataSource;
 namespace BrightDb.Npgsql;
 
 /// <summary>
-/// The seed's <c>ClusterAwareLoadBalancer().printHostToConnMap()</c>: the host → connection-count map summed over every
+/// psycopg2-brightdb's <c>ClusterAwareLoadBalancer().printHostToConnMap()</c>: the host → connection-count map summed over every
 /// live <see cref="BrightDbDataSource"/> of the process. For one data source, use <see cref="BrightDbDataSource.GetHostToConnectionMap"/>.
 /// </summary>
 public static class ClusterAwareLoadBalancer

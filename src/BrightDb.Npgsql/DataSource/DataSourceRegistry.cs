@@ -2,7 +2,7 @@ namespace BrightDb.Npgsql.DataSource;
 
 /// <summary>
 /// The live data sources of the process, weakly held: only <see cref="ClusterAwareLoadBalancer"/> reads it, to show
-/// one map for the whole process as the seed's <c>printHostToConnMap()</c> does. No balancing decision uses it.
+/// one map for the whole process as psycopg2-brightdb's <c>printHostToConnMap()</c> does. No balancing decision uses it.
 /// </summary>
 internal static class DataSourceRegistry
 {

@@ -22,7 +22,7 @@ public abstract class ClusterFixture : IAsyncLifetime
         new() { Nodes = [.. placements.Select(p => new NodeSpec(Placement.Parse(p)))] };
 }
 
-/// <summary>The seed's cluster: <c>--placement_info "aws.us-west.us-west-2a,aws.us-west.us-west-2a,aws.us-west.us-west-2b"</c>.</summary>
+/// <summary>The tutorial's cluster: <c>--placement_info "aws.us-west.us-west-2a,aws.us-west.us-west-2a,aws.us-west.us-west-2b"</c>.</summary>
 public sealed class SeedClusterFixture : ClusterFixture
 {
     public const string Zone2a = "aws.us-west.us-west-2a";

@@ -22,7 +22,7 @@ internal static class Counts
     internal const string NoHedging = "Hedged Open Delay=0";
 
     /// <summary>
-    /// For exact-count tests of the driver as configured otherwise by default (the seed's forms, pooling, concurrent
+    /// For exact-count tests of the driver as configured otherwise by default (the tutorial's forms, pooling, concurrent
     /// opens), where hedging is not the subject: at its 2 s default a loaded machine can trip it on a healthy server and
     /// skew the counts, so it waits 10 s (a hung server is still hedged, only later). In the ADO.NET form; the libpq,
     /// URI and dictionary forms spell it <see cref="PatientHedgingKey"/>.
