@@ -30,6 +30,13 @@ public sealed class EveryPathContext(DbContextOptions<EveryPathContext> options)
 
 internal static class EveryPathEcosystem
 {
+    /// <summary>Fails unless a <c>SELECT 1</c> returned exactly one row holding 1.</summary>
+    public static void AssertOne(List<int> rows)
+    {
+        if (rows is not [1])
+            throw new InvalidOperationException($"SELECT 1 returned {string.Join(",", rows)}");
+    }
+
     /// <summary>The driver's map per node, <c>-</c> for a node absent from it.</summary>
     public static string Map(BrightDbDataSource dataSource, LocalCluster.LocalCluster cluster)
     {
@@ -100,9 +107,7 @@ public sealed class EveryPathEcosystemTests(NodeTwoKilledClusterFixture fixture)
                 {
                     // Held open: the context keeps its connection until it is disposed.
                     await context.Database.OpenConnectionAsync();
-                    var rows = await context.Database.SqlQueryRaw<int>("SELECT 1 AS \"Value\"").ToListAsync();
-                    if (rows is not [1])
-                        throw new InvalidOperationException($"SELECT 1 returned {string.Join(",", rows)}");
+                    EveryPathEcosystem.AssertOne(await context.Database.SqlQueryRaw<int>("SELECT 1 AS \"Value\"").ToListAsync());
                 }
                 catch (Exception e)
                 {
@@ -138,9 +143,7 @@ public sealed class EveryPathEcosystemTests(NodeTwoKilledClusterFixture fixture)
             {
                 try
                 {
-                    var rows = (await connection.QueryAsync<int>("SELECT 1")).ToList();
-                    if (rows is not [1])
-                        throw new InvalidOperationException($"SELECT 1 returned {string.Join(",", rows)}");
+                    EveryPathEcosystem.AssertOne((await connection.QueryAsync<int>("SELECT 1")).ToList());
                 }
                 catch (Exception e)
                 {
@@ -175,9 +178,7 @@ public sealed class EveryPathEcosystemTests(NodeTwoKilledClusterFixture fixture)
                 try
                 {
                     connection.Open();
-                    var rows = (await connection.QueryAsync<int>("SELECT 1")).ToList();
-                    if (rows is not [1])
-                        throw new InvalidOperationException($"SELECT 1 returned {string.Join(",", rows)}");
+                    EveryPathEcosystem.AssertOne((await connection.QueryAsync<int>("SELECT 1")).ToList());
                 }
                 catch (Exception e)
                 {

@@ -142,9 +142,6 @@ internal sealed class ServerEndpoint
     /// <summary>Connections from this data source open on this server (what the host map shows unpooled).</summary>
     internal int OpenConnections => (int)(Volatile.Read(ref _counts) >> 32);
 
-    /// <summary>Opens in progress that chose this server and have not finished.</summary>
-    internal int Reserved => (int)Volatile.Read(ref _counts);
-
     /// <summary>Connections created for this server that reached another one, and those created for another that reached this one.</summary>
     internal (int Out, int In) Strays => (Volatile.Read(ref _straysOut), Volatile.Read(ref _straysIn));
 
