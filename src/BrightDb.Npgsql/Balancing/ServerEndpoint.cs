@@ -33,6 +33,10 @@ internal sealed class ServerEndpoint
     readonly Lock _dataSourceLock = new();
     readonly IStrayConnections? _strays;
     readonly Func<ServerEndpoint, NpgsqlDataSource>? _controlFactory;
+    readonly TimeProvider _time;
+
+    /// <summary>One millisecond in <see cref="_time"/>'s timestamp units: signs of life are recorded at most this often.</summary>
+    readonly long _answerResolution;
     NpgsqlMultiHostDataSource? _pools;
     NpgsqlDataSource? _connections;
     NpgsqlDataSource? _control;
@@ -57,10 +61,13 @@ internal sealed class ServerEndpoint
     /// <param name="connectLimit">Opens allowed in progress at once.</param>
     /// <param name="strays">Resolves and reports connections that reached another server; <see langword="null"/> in unit tests.</param>
     /// <param name="controlFactory">Makes the unpooled data source of the driver's own queries (<c>yb_servers()</c>) on this server.</param>
+    /// <param name="time">The clock of the signs of life; the system clock when <see langword="null"/>.</param>
     internal ServerEndpoint(
         HostAndPort address, Func<ServerEndpoint, NpgsqlMultiHostDataSource> dataSourceFactory, int connectLimit = ConnectGate.DefaultLimit,
-        IStrayConnections? strays = null, Func<ServerEndpoint, NpgsqlDataSource>? controlFactory = null)
+        IStrayConnections? strays = null, Func<ServerEndpoint, NpgsqlDataSource>? controlFactory = null, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
+        _answerResolution = Math.Max(1, _time.TimestampFrequency / 1000);
         _controlFactory = controlFactory;
         Address = address;
         Gate = new ConnectGate(connectLimit);
@@ -193,24 +200,21 @@ internal sealed class ServerEndpoint
 
     internal long DownUntil => Volatile.Read(ref _downUntil);
 
-    /// <summary>
-    /// When an open on this server last succeeded (a sign of life), in <see cref="Environment.TickCount64"/> milliseconds:
-    /// hedging is about real waiting, and this clock costs a few nanoseconds on every open.
-    /// </summary>
-    internal long LastAnswerMs => Volatile.Read(ref _lastAnswerMs);
-    long _lastAnswerMs;
+    /// <summary>When an open on this server last succeeded (a sign of life), as a <see cref="TimeProvider"/> timestamp; 0 for never.</summary>
+    internal long LastAnswer => Volatile.Read(ref _lastAnswer);
+    long _lastAnswer;
 
     /// <summary>Records a sign of life; written at most once a millisecond, so busy servers do not bounce the cache line.</summary>
     internal void NoteAnswer()
     {
-        var now = Environment.TickCount64;
-        if (Volatile.Read(ref _lastAnswerMs) != now)
-            Volatile.Write(ref _lastAnswerMs, now);
+        var now = _time.GetTimestamp();
+        if (now - Volatile.Read(ref _lastAnswer) >= _answerResolution)
+            Volatile.Write(ref _lastAnswer, now);
     }
 
     /// <summary>Whether the server gave a sign of life within the last <paramref name="window"/>.</summary>
     internal bool AnsweredWithin(TimeSpan window) =>
-        LastAnswerMs is var last && last != 0 && Environment.TickCount64 - last < (long)window.TotalMilliseconds;
+        LastAnswer is var last && last != 0 && _time.GetElapsedTime(last) < window;
 
     /// <summary>Usable now: up, or down with its delay over (then one open may probe it).</summary>
     internal bool IsSelectable(long now) => !Removed && (DownUntil is var d && (d == 0 || d <= now));

@@ -5,8 +5,8 @@ namespace BrightDb.Npgsql.Balancing;
 
 /// <summary>
 /// Decides a server's health for one data source, whoever noticed it (an open, Npgsql's failover inside an open, a refresh):
-/// it alone marks servers down and up, clears their pools, logs it, counts it in the metrics, raises the events and asks
-/// for an early refresh of the topology.
+/// it alone marks servers down and up, clears their pools (also when a server leaves the cluster or comes back), logs it,
+/// counts it in the metrics, raises the events and asks for an early refresh of the topology.
 /// </summary>
 internal sealed class ServerHealth
 {
@@ -82,6 +82,15 @@ internal sealed class ServerHealth
         DriverMetrics.MarkedDown(_dataSourceName, server);
         _markedDown(server, reason);
     }
+
+    /// <summary>
+    /// <paramref name="server"/> left the cluster: it is never chosen again, and its idle connections are closed (busy ones
+    /// when returned), so that it drains as the application finishes with them.
+    /// </summary>
+    internal void Left(ServerEndpoint server) => server.ClearPool();
+
+    /// <summary><paramref name="server"/> is back in the cluster: whatever idled in its pool predates its departure (and maybe its process).</summary>
+    internal void Rejoined(ServerEndpoint server) => server.ClearPool();
 
     /// <summary>A server that was marked down answered: it is up again.</summary>
     internal void MarkUp(ServerEndpoint server)

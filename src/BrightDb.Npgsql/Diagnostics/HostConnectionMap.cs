@@ -1,0 +1,45 @@
+using BrightDb.Npgsql.Balancing;
+using BrightDb.Npgsql.Topology;
+
+namespace BrightDb.Npgsql.Diagnostics;
+
+/// <summary>
+/// Reports the connections open on each server (<see cref="BrightDbDataSource.GetHostToConnectionMap"/>), by the server's
+/// host as the cluster reports it. Pooled, every physical connection counts, idle ones included, as the server sees them;
+/// unpooled, every open connection. A connection counts on the server it reached; an open still in progress does not.
+/// </summary>
+internal static class HostConnectionMap
+{
+    /// <param name="topology">The endpoints and the current snapshot.</param>
+    /// <param name="poolName">The name of a server's pools; <see langword="null"/> when unpooled.</param>
+    internal static Dictionary<string, int> Read(TopologyManager topology, Func<ServerEndpoint, string>? poolName)
+    {
+        var map = new Dictionary<string, int>(StringComparer.Ordinal);
+        var state = topology.Current;
+        var pools = poolName is null ? null : NpgsqlPoolMetrics.ReadConnectionsByPool();
+        foreach (var endpoint in topology.AllEndpoints())
+        {
+            var count = pools is null ? endpoint.OpenConnections : PhysicalConnections(endpoint, pools, poolName!(endpoint));
+            count = Math.Max(0, count);
+            // Servers of the current snapshot are listed even at 0; a server that left is listed while connections to it remain.
+            var active = state is not null && state.Servers.Contains(endpoint);
+            if (active || count > 0)
+                map[endpoint.MapKey] = map.GetValueOrDefault(endpoint.MapKey) + count;
+        }
+
+        return map;
+    }
+
+    /// <summary>
+    /// The physical connections on a server, from its pools' own count: minus the strays in them (counted on the server
+    /// they reached), plus those of other servers' pools that reached this one, minus the opens in progress (a connection
+    /// being opened is in the pool's count already).
+    /// </summary>
+    static int PhysicalConnections(ServerEndpoint endpoint, Dictionary<string, int> pools, string poolName)
+    {
+        var (strayOut, strayIn) = endpoint.Strays;
+        if (endpoint.PoolsIfCreated is null)
+            return strayIn;
+        return pools.GetValueOrDefault(poolName) - strayOut + strayIn - endpoint.Gate.Active;
+    }
+}

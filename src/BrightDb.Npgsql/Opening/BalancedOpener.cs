@@ -1,0 +1,249 @@
+using BrightDb.Npgsql.Balancing;
+using BrightDb.Npgsql.ConnectionStrings;
+using BrightDb.Npgsql.DataSource;
+using BrightDb.Npgsql.Diagnostics;
+using BrightDb.Npgsql.Pooling;
+using BrightDb.Npgsql.Topology;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace BrightDb.Npgsql.Opening;
+
+// The flow of one open through the balancer (OpenAsync):
+//
+//  1. Snapshot. TopologyManager hands out the current ClusterState at once; only the first discovery (and a refresh
+//     interval of 0) waits for yb_servers(). Refreshes run on its timer.
+//  2. Select. ServerSelector takes the first group of the SelectionPlan with a usable server, and there the least-loaded
+//     one (ties at random); choosing counts an open in progress on it in the same compare-and-swap. The count is the
+//     attempt's OpenTicket.
+//  3. Gate. The ticket takes a place among the opens in progress on that server (ConnectGate). Waiting for a place is the
+//     application's doing, not the server's: it never marks the server down, and it ends when the server is marked down
+//     by another open, or at Timeout.
+//  4. Attempt. A connection from the server's Npgsql data source (this server, then its fallbacks) is opened. Its
+//     StateChange handler counts it on the server it reached; the ticket is then released. A pooled open that finds an
+//     idle connection ends here, synchronously.
+//  5. Hedge. Asynchronously, an attempt still waiting after Hedged Open Delay is judged by HungServerPolicy; a server that
+//     looks hung is suspected, and HedgedOpen races the next best servers against it.
+//  6. Fail over. An attempt that failed because its server is unavailable marks it down (ServerHealth), is recorded in
+//     OpenFailures, and the open goes back to 2 without that server. Any other error is the application's, thrown as is.
+//  7. No server left. The open fails with an error naming each server and why it was not used.
+//
+// CreateConnection (EF Core, Dapper, DI) is 1 and 2, with the count released at once: the connection's own Open is
+// Npgsql's, which does 4 and 6 over the server's host list; the StateChange handler counts it and reports a server
+// passed over to ServerHealth.
+
+/// <summary>
+/// Opens connections on the least-loaded eligible server of a discovered cluster, failing over and hedging: the flow above.
+/// It owns the balanced data source's parts (topology, health, pools) and wires them together.
+/// </summary>
+internal sealed class BalancedOpener : IConnectionOpener
+{
+    readonly BrightDbSettings _settings;
+    readonly TimeProvider _time;
+    readonly string _name;
+    readonly ILogger _balancingLog;
+    readonly NpgsqlDataSourceFactory _dataSources;
+    readonly ServerHealth _health;
+    readonly TopologyManager _topology;
+    readonly HedgedOpen _hedged;
+
+    internal BalancedOpener(
+        BrightDbSettings settings, string name, TimeProvider time, ILoggerFactory loggerFactory, NpgsqlDataSourceFactory dataSources,
+        BrightDbDataSourceEvents events)
+    {
+        _settings = settings;
+        _time = time;
+        _name = name;
+        _dataSources = dataSources;
+        _balancingLog = loggerFactory.CreateLogger(Log.BalancingCategory);
+        _health = new ServerHealth(time, loggerFactory.CreateLogger(Log.FailoverCategory), name, settings.ReconnectDelay, events.MarkedDown, events.MarkedUp);
+        TopologyManager? topology = null;
+        var strays = new StrayConnections((host, port) => topology?.Find(host, port), _health, settings.Pooling ? settings.MaxPoolSize : int.MaxValue);
+        topology = new TopologyManager(
+            settings, time, loggerFactory.CreateLogger(Log.TopologyCategory), name,
+            address => new ServerEndpoint(
+                address,
+                endpoint => dataSources.ServerPools(endpoint, topology!.FallbacksFor(endpoint)),
+                // Unpooled, every open is a new physical connection by the application's choice: no limit.
+                settings.Pooling ? settings.MaxConnectingPerServer : int.MaxValue,
+                strays,
+                dataSources.Control,
+                time),
+            events.TopologyChanged,
+            _health);
+        _topology = topology;
+        _hedged = new HedgedOpen(this, settings, time, _health, topology);
+    }
+
+    public ClusterTopology? Topology => _topology.Current?.Topology;
+
+    public IEnumerable<ServerEndpoint> ActiveEndpoints => _topology.Current?.Servers ?? [];
+
+    public IReadOnlyDictionary<string, int> HostToConnectionMap() =>
+        HostConnectionMap.Read(_topology, _settings.Pooling ? _dataSources.PoolName : null);
+
+    public async Task<ClusterTopology> RefreshTopologyAsync(CancellationToken cancellationToken) =>
+        (await _topology.RefreshAsync(cancellationToken).ConfigureAwait(false)).Topology;
+
+    public NpgsqlConnection CreateConnection()
+    {
+        // 1. The first call on a new data source waits for the discovery, so that even the first connection honours
+        //    topology keys and node types.
+        var state = _topology.Current ?? _topology.GetStateAsync(async: false, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        // 2. With every server marked down, the connection still goes to a candidate: its open then fails with that
+        //    server's own error, where the application expects errors, rather than here.
+        var endpoint = Select(state, exclude: null, out _);
+        if (endpoint is not null)
+            endpoint.Release();
+        else
+            endpoint = state.Plan.Candidates.FirstOrDefault() ?? throw OpenFailures.NoServerAvailable(state, null, _settings);
+        if (_balancingLog.IsEnabled(LogLevel.Debug))
+            Log.ServerChosen(_balancingLog, endpoint.ToString(), endpoint.InUse);
+
+        var connection = endpoint.DataSource.CreateConnection();
+        connection.StateChange += endpoint.OnStateChange;
+        return connection;
+    }
+
+    public async ValueTask<NpgsqlConnection> OpenAsync(bool async, CancellationToken cancellationToken)
+    {
+        // 1.
+        var state = await _topology.GetStateAsync(async, cancellationToken).ConfigureAwait(false);
+        OpenFailures? failures = null;
+        while (true)
+        {
+            // 2.
+            if (Select(state, failures?.Tried, out var kind) is not { } endpoint)
+                throw OpenFailures.NoServerAvailable(state, failures, _settings);
+            if (_balancingLog.IsEnabled(LogLevel.Debug))
+                Log.ServerChosen(_balancingLog, endpoint.ToString(), endpoint.InUse - 1);
+
+            // 3. A server marked down meanwhile is given up at once.
+            var ticket = new OpenTicket(endpoint);
+            if (!ticket.TryEnterGate())
+            {
+                bool entered;
+                try
+                {
+                    entered = await WaitForGateAsync(endpoint, kind, failures ??= new OpenFailures(), async, cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    ticket.Release();
+                    throw;
+                }
+
+                if (!entered)
+                {
+                    ticket.Release();
+                    continue;
+                }
+
+                ticket.Entered();
+            }
+
+            // 4. A pooled open with an idle connection completes here, without any further allocation.
+            var attempt = AttemptAsync(ticket, kind == SelectionKind.Probe, async, cancellationToken);
+            if (attempt.IsCompletedSuccessfully)
+                return attempt.Result;
+
+            try
+            {
+                if (!async || attempt.IsCompleted)
+                    return await attempt.ConfigureAwait(false);
+
+                // 5.
+                var pending = attempt.AsTask();
+                if (_settings.HedgedOpenDelay <= TimeSpan.Zero
+                    || !await _hedged.LooksHungAsync(endpoint, pending, state, cancellationToken).ConfigureAwait(false))
+                    return await HedgedOpen.Abandonable(pending, cancellationToken).ConfigureAwait(false);
+
+                if (await _hedged.RaceAsync(endpoint, pending, state, failures ??= new OpenFailures(), cancellationToken).ConfigureAwait(false) is { } hedged)
+                    return hedged;
+            }
+            catch (Exception e) when (FailureClassifier.IsServerUnavailable(e, cancellationToken))
+            {
+                // 6. Only an open that failed pays for the record of what it tried.
+                (failures ??= new OpenFailures()).Add(endpoint, e);
+            }
+        }
+    }
+
+    /// <summary>Step 2: the least-loaded usable server, already counted (an open in progress), or <see langword="null"/>.</summary>
+    internal ServerEndpoint? Select(ClusterState state, HashSet<ServerEndpoint>? exclude, out SelectionKind kind, bool allowProbe = true) =>
+        ServerSelector.SelectAndReserve(state.Plan, _time, _health.ReconnectDelayTicks, exclude, out kind, allowProbe);
+
+    /// <summary>
+    /// Step 3: waits for a place among the opens in progress on <paramref name="endpoint"/>; false (the server recorded as
+    /// tried) when the server got marked down meanwhile, or when no place came within <c>Timeout</c>. The wait is ours, not
+    /// the server's fault: it does not mark the server down.
+    /// </summary>
+    async ValueTask<bool> WaitForGateAsync(ServerEndpoint endpoint, SelectionKind kind, OpenFailures failures, bool async, CancellationToken cancellationToken)
+    {
+        var started = _time.GetTimestamp();
+        var timedOut = false;
+        // A server chosen normally that gets marked down meanwhile is given up; one chosen despite a down mark is waited for.
+        var normal = kind == SelectionKind.Normal;
+        if (await endpoint.Gate.WaitAsync(
+                () => (normal && endpoint.DownUntil != 0) || (timedOut = _time.GetElapsedTime(started) > _settings.ConnectTimeout),
+                async, cancellationToken).ConfigureAwait(false))
+            return true;
+
+        if (timedOut)
+            failures.Add(endpoint, new TimeoutException(
+                $"no place within Timeout ({_settings.ConnectTimeout.TotalSeconds} s) among the {_settings.MaxConnectingPerServer} opens allowed in progress at once"));
+        else if (!endpoint.OnlySuspected)
+            failures.Tried.Add(endpoint);
+        // A server only suspected of hanging stays a candidate: when every other server is full or down, this open comes
+        // back to it as a last resort, and then waits for a place there.
+        return false;
+    }
+
+    /// <summary>
+    /// Step 4: one open on one server; the <paramref name="ticket"/> (its count and its place at the gate) is released
+    /// whatever happens. On success the StateChange handler has counted the open on the server reached (Npgsql's failover
+    /// within the open may have taken it to a fallback of this one); on failure nothing stays counted, and a server that
+    /// cannot be reached is marked down.
+    /// </summary>
+    internal async ValueTask<NpgsqlConnection> AttemptAsync(OpenTicket ticket, bool isProbe, bool async, CancellationToken cancellationToken)
+    {
+        var endpoint = ticket.Server;
+        NpgsqlConnection? connection = null;
+        try
+        {
+            connection = endpoint.DataSource.CreateConnection();
+            // Subscribed before opening: the open itself is then counted by the handler, and the count taken when choosing
+            // is released right after, so a break at any moment is counted down exactly once.
+            connection.StateChange += endpoint.OnStateChange;
+            if (async)
+                await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            else
+                connection.Open();
+        }
+        catch (Exception e)
+        {
+            ticket.Release();
+            if (connection is not null)
+            {
+                connection.StateChange -= endpoint.OnStateChange;
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (FailureClassifier.IsServerUnavailable(e, cancellationToken))
+                _health.Unreachable(endpoint, e);
+            else if (isProbe)
+                // The server answered (a wrong password, say): it is up, and the error is the application's to see.
+                _health.MarkUp(endpoint);
+
+            throw;
+        }
+
+        ticket.Release();
+        // The StateChange handler noted the sign of life, and marked the server up if it was down (a probe, or a server
+        // suspected of hanging that answered after all).
+        DriverMetrics.Opened(_name, endpoint);
+        return connection;
+    }
+
+    public ValueTask DisposeAsync() => _topology.DisposeAsync();
+}

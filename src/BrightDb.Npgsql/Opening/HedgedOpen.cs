@@ -1,0 +1,167 @@
+using System.Runtime.ExceptionServices;
+using BrightDb.Npgsql.Balancing;
+using BrightDb.Npgsql.ConnectionStrings;
+using BrightDb.Npgsql.Topology;
+using Npgsql;
+
+namespace BrightDb.Npgsql.Opening;
+
+/// <summary>
+/// Hedges an asynchronous open whose server looks hung: waits for the attempt round by round (<see cref="LooksHungAsync"/>,
+/// judged by <see cref="HungServerPolicy"/>), then races the next best servers against it (<see cref="RaceAsync"/>). The
+/// first connection to open wins; the others, if they open later, are closed.
+/// </summary>
+internal sealed class HedgedOpen(BalancedOpener opener, BrightDbSettings settings, TimeProvider time, ServerHealth health, TopologyManager topology)
+{
+    /// <summary>
+    /// Waits for <paramref name="attempt"/> up to the hedge delay, again and again while hedging would not help. True when
+    /// <see cref="HungServerPolicy"/> finds the server hung; false when the attempt ended (or the caller cancelled).
+    /// </summary>
+    internal async Task<bool> LooksHungAsync(ServerEndpoint server, Task<NpgsqlConnection> attempt, ClusterState state, CancellationToken cancellationToken)
+    {
+        var delay = settings.HedgedOpenDelay;
+        var started = time.GetTimestamp();
+        using var delayCancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        while (true)
+        {
+            var roundStarted = time.GetTimestamp();
+            var timer = Task.Delay(delay, time, delayCancellation.Token);
+            if (await Task.WhenAny(attempt, timer).ConfigureAwait(false) == attempt || cancellationToken.IsCancellationRequested)
+            {
+                await delayCancellation.CancelAsync().ConfigureAwait(false);
+                return false;
+            }
+
+            // Another server can take the hedge if it answered lately (sequential opens leave it idle while this one waits,
+            // so answers from just before this open count) or has no open in progress (untested, not slow). One with opens
+            // in progress and no answer is as slow as this one.
+            var sinceBeforeStart = delay + time.GetElapsedTime(started);
+            var round = new HungServerPolicy.Round(
+                delay,
+                time.GetElapsedTime(roundStarted),
+                ServerAnsweredWithinDelay: server.AnsweredWithin(delay),
+                ServerOverCapacity: settings.Pooling && server.InUse > settings.MaxPoolSize,
+                AnotherServerAlive: state.Servers.Any(s => s != server && !s.Removed && s.DownUntil == 0
+                                                           && (s.AnsweredWithin(sinceBeforeStart) || s.Gate.Active == 0)));
+            if (HungServerPolicy.Judge(round) == HungServerPolicy.Verdict.Hung)
+                return true;
+        }
+    }
+
+    /// <summary>
+    /// The server of <paramref name="firstAttempt"/> looks hung: it is suspected (other opens avoid it) and the next best
+    /// server is tried alongside, and after each further hedge delay without an answer, the next one. The caller's
+    /// cancellation ends the wait at once. Returns <see langword="null"/> when every attempt failed because its server was
+    /// unavailable (recorded in <paramref name="failures"/>); an error the application must see is thrown as it is.
+    /// </summary>
+    internal async Task<NpgsqlConnection?> RaceAsync(
+        ServerEndpoint first, Task<NpgsqlConnection> firstAttempt, ClusterState state, OpenFailures failures, CancellationToken cancellationToken)
+    {
+        var pending = new List<(ServerEndpoint Server, Task<NpgsqlConnection> Attempt)> { (first, firstAttempt) };
+        Suspect(first, failures);
+        var canHedge = TryHedge(pending, state, failures, cancellationToken);
+        using var timers = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        try
+        {
+            while (pending.Count > 0)
+            {
+                // While another server could take a hedge, the newest attempt gets one hedge delay before its server is
+                // suspected too and a further attempt starts: two hung zones cost two hedge delays, not a Timeout.
+                var waits = new List<Task>(pending.Count + 1);
+                waits.AddRange(pending.Select(p => p.Attempt));
+                var timer = canHedge ? Task.Delay(settings.HedgedOpenDelay, time, timers.Token) : null;
+                if (timer is not null)
+                    waits.Add(timer);
+                var done = await Task.WhenAny(waits).WaitAsync(cancellationToken).ConfigureAwait(false);
+                if (done == timer)
+                {
+                    Suspect(pending[^1].Server, failures);
+                    canHedge = TryHedge(pending, state, failures, cancellationToken);
+                    continue;
+                }
+
+                var index = pending.FindIndex(p => p.Attempt == done);
+                var (server, attempt) = pending[index];
+                pending.RemoveAt(index);
+                if (attempt.IsCompletedSuccessfully)
+                    return attempt.Result;
+
+                var error = attempt.Exception?.InnerException ?? new OperationCanceledException(cancellationToken);
+                if (!FailureClassifier.IsServerUnavailable(error, cancellationToken))
+                    ExceptionDispatchInfo.Throw(error);
+                failures.Add(server, error);
+            }
+
+            return null;
+        }
+        finally
+        {
+            // Whatever ended the race (a winner, the application's error, the caller's cancellation), the attempts still
+            // running are abandoned: their connections, if they open after all, are closed.
+            foreach (var loser in pending)
+                CloseWhenOpened(loser.Attempt);
+
+            await timers.CancelAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Waits for an attempt, or gives it up as soon as the caller cancels: Npgsql does not always stop waiting for a server
+    /// that accepted the connection and never answers. The abandoned attempt runs on until its own <c>Timeout</c>, still
+    /// counted where it chose (not in the host map), and its connection, if it opens after all, is closed.
+    /// </summary>
+    internal static async Task<NpgsqlConnection> Abandonable(Task<NpgsqlConnection> attempt, CancellationToken cancellationToken)
+    {
+        if (!cancellationToken.CanBeCanceled)
+            return await attempt.ConfigureAwait(false);
+        try
+        {
+            return await attempt.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The attempt may have opened at the very moment the wait was cancelled: its connection is closed all the same,
+            // since the caller, told of the cancellation, will never close it.
+            CloseWhenOpened(attempt);
+            throw;
+        }
+    }
+
+    /// <summary>A server that has not answered within the hedge delay: other opens skip it, as a suspect of hanging.</summary>
+    void Suspect(ServerEndpoint server, OpenFailures failures)
+    {
+        health.MarkDown(server, $"no answer within the hedged open delay of {settings.HedgedOpenDelay.TotalMilliseconds} ms", suspicion: true);
+        topology.RequestRefresh();
+        failures.Tried.Add(server);
+    }
+
+    /// <summary>
+    /// Starts another attempt alongside, on a server that is up, never the probe of one marked down (two hung zones would
+    /// otherwise cost a Timeout), and only where there is room at once: queueing behind a busy server would not hedge.
+    /// False when no server could take it.
+    /// </summary>
+    bool TryHedge(List<(ServerEndpoint Server, Task<NpgsqlConnection> Attempt)> pending, ClusterState state, OpenFailures failures, CancellationToken cancellationToken)
+    {
+        if (opener.Select(state, failures.Tried, out var kind, allowProbe: false) is not { } next)
+            return false;
+        var ticket = new OpenTicket(next);
+        if (!ticket.TryEnterGate())
+        {
+            ticket.Release();
+            return false;
+        }
+
+        pending.Add((next, opener.AttemptAsync(ticket, kind == SelectionKind.Probe, async: true, cancellationToken).AsTask()));
+        return true;
+    }
+
+    /// <summary>An attempt that lost a race: its connection, if it opens after all, is closed (which counts it down).</summary>
+    static void CloseWhenOpened(Task<NpgsqlConnection> attempt) =>
+        _ = attempt.ContinueWith(static t =>
+        {
+            if (t.IsCompletedSuccessfully)
+                t.Result.Dispose();
+            else
+                _ = t.Exception;
+        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+}

@@ -1,0 +1,31 @@
+using BrightDb.Npgsql.Balancing;
+using BrightDb.Npgsql.Topology;
+using Npgsql;
+
+namespace BrightDb.Npgsql.Opening;
+
+/// <summary>
+/// The strategy behind a <see cref="BrightDbDataSource"/>: how its connections are created and opened, and what it can
+/// say about the servers. <see cref="PlainOpener"/> (balancing off) is a plain Npgsql data source;
+/// <see cref="BalancedOpener"/> discovers the cluster and balances.
+/// </summary>
+internal interface IConnectionOpener : IAsyncDisposable
+{
+    /// <summary>A closed connection; opening it is the caller's (EF Core, Dapper, DI).</summary>
+    NpgsqlConnection CreateConnection();
+
+    /// <summary>An open connection.</summary>
+    ValueTask<NpgsqlConnection> OpenAsync(bool async, CancellationToken cancellationToken);
+
+    /// <summary>The last snapshot of the cluster, or <see langword="null"/> when there is none.</summary>
+    ClusterTopology? Topology { get; }
+
+    /// <summary>The servers of the current snapshot, for metrics.</summary>
+    IEnumerable<ServerEndpoint> ActiveEndpoints { get; }
+
+    /// <summary>Connections open on each server, by the server's key in the map.</summary>
+    IReadOnlyDictionary<string, int> HostToConnectionMap();
+
+    /// <summary>Reads the cluster's servers now.</summary>
+    Task<ClusterTopology> RefreshTopologyAsync(CancellationToken cancellationToken);
+}

@@ -1,0 +1,28 @@
+using BrightDb.Npgsql.Balancing;
+using BrightDb.Npgsql.Topology;
+using Npgsql;
+
+namespace BrightDb.Npgsql.Opening;
+
+/// <summary>
+/// Decides nothing: with <c>Load Balance Hosts=false</c> every connection comes from one plain Npgsql data source over
+/// the listed hosts, as if the application used Npgsql directly.
+/// </summary>
+internal sealed class PlainOpener(NpgsqlDataSource dataSource) : IConnectionOpener
+{
+    public NpgsqlConnection CreateConnection() => dataSource.CreateConnection();
+
+    public async ValueTask<NpgsqlConnection> OpenAsync(bool async, CancellationToken cancellationToken) =>
+        async ? await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false) : dataSource.OpenConnection();
+
+    public ClusterTopology? Topology => null;
+
+    public IEnumerable<ServerEndpoint> ActiveEndpoints => [];
+
+    public IReadOnlyDictionary<string, int> HostToConnectionMap() => new Dictionary<string, int>(StringComparer.Ordinal);
+
+    public Task<ClusterTopology> RefreshTopologyAsync(CancellationToken cancellationToken) =>
+        Task.FromException<ClusterTopology>(new InvalidOperationException("Load Balance Hosts is false: this data source does not discover the cluster."));
+
+    public ValueTask DisposeAsync() => dataSource.DisposeAsync();
+}

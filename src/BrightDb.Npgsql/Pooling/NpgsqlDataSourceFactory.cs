@@ -1,0 +1,38 @@
+using BrightDb.Npgsql.Balancing;
+using BrightDb.Npgsql.ConnectionStrings;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace BrightDb.Npgsql.Pooling;
+
+/// <summary>
+/// Makes every Npgsql data source a <see cref="BrightDbDataSource"/> uses, and names them: one plain data source when
+/// balancing is off; otherwise, per server, the pools of the application's connections (an
+/// <see cref="NpgsqlMultiHostDataSource"/> listing the server, then its fallbacks) and the unpooled data source of the
+/// driver's own queries. Each gets the application's logger factory and Npgsql configuration.
+/// </summary>
+internal sealed class NpgsqlDataSourceFactory(
+    BrightDbSettings settings, string dataSourceName, ILoggerFactory loggerFactory, Action<NpgsqlDataSourceBuilder>? configureNpgsql)
+{
+    /// <summary>The name of a server's pools (it tags Npgsql's pool metrics, which the host map reads).</summary>
+    internal string PoolName(ServerEndpoint server) => $"{dataSourceName}/{server.Address}";
+
+    /// <summary>The plain data source over the listed hosts, when balancing is off.</summary>
+    internal NpgsqlDataSource Plain() => Builder(settings.NpgsqlConnectionString(includePassword: true), dataSourceName).Build();
+
+    /// <summary>A server's pools: the server first, then <paramref name="fallbacks"/>, for Npgsql's failover within one open.</summary>
+    internal NpgsqlMultiHostDataSource ServerPools(ServerEndpoint server, IReadOnlyList<HostAndPort> fallbacks) =>
+        Builder(settings.ForServer(server.Address, fallbacks), PoolName(server)).BuildMultiHost();
+
+    /// <summary>The driver's own connections to one server (<c>yb_servers()</c>): unpooled, that server only.</summary>
+    internal NpgsqlDataSource Control(ServerEndpoint server) =>
+        Builder(settings.ForControl(server.Address), $"{dataSourceName}/control/{server.Address}").Build();
+
+    NpgsqlDataSourceBuilder Builder(string connectionString, string name)
+    {
+        var builder = new NpgsqlDataSourceBuilder(connectionString) { Name = name };
+        builder.UseLoggerFactory(loggerFactory);
+        configureNpgsql?.Invoke(builder);
+        return builder;
+    }
+}
