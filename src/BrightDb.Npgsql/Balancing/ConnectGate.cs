@@ -7,7 +7,8 @@ namespace BrightDb.Npgsql.Balancing;
 /// </summary>
 /// <remarks>
 /// Entering is one compare-and-swap. Waiting is rare and polls with a short period besides being signalled, so a
-/// wake-up lost to a race costs at most one period instead of a hang.
+/// wake-up lost to a race costs at most one period instead of a hang. The period only wakes the waiter: its timeout is
+/// measured on the data source's <see cref="TimeProvider"/>.
 /// </remarks>
 internal sealed class ConnectGate(int limit)
 {
@@ -35,23 +36,43 @@ internal sealed class ConnectGate(int limit)
         return false;
     }
 
-    /// <summary>Waits for a place; gives up (returns false) as soon as <paramref name="abandon"/> says the wait is pointless.</summary>
-    internal async ValueTask<bool> WaitAsync(Func<bool> abandon, bool async, CancellationToken cancellationToken)
+    /// <summary>How a wait for a place ended.</summary>
+    internal enum WaitResult
     {
+        /// <summary>A place was taken.</summary>
+        Entered,
+
+        /// <summary><c>giveUp</c> said the wait was pointless.</summary>
+        GivenUp,
+
+        /// <summary>No place within the timeout.</summary>
+        TimedOut,
+    }
+
+    /// <summary>
+    /// Waits for a place, up to <paramref name="timeout"/> by <paramref name="time"/>; gives up as soon as
+    /// <paramref name="giveUp"/> says the wait is pointless.
+    /// </summary>
+    internal async ValueTask<WaitResult> WaitAsync(
+        TimeSpan timeout, TimeProvider time, Func<bool> giveUp, bool async, CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
         Interlocked.Increment(ref _waiters);
         try
         {
             while (!TryEnter())
             {
-                if (abandon())
-                    return false;
+                if (giveUp())
+                    return WaitResult.GivenUp;
+                if (time.GetElapsedTime(started) > timeout)
+                    return WaitResult.TimedOut;
                 if (async)
                     await _signal.WaitAsync(PollPeriod, cancellationToken).ConfigureAwait(false);
                 else
                     _signal.Wait(PollPeriod, cancellationToken);
             }
 
-            return true;
+            return WaitResult.Entered;
         }
         finally
         {

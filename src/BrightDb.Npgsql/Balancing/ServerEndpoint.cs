@@ -9,6 +9,7 @@ namespace BrightDb.Npgsql.Balancing;
 /// One server's live state, owned by one data source and kept across topology snapshots: the connections open on it
 /// from this data source, the opens in progress that chose it, whether it is marked down, and its Npgsql data source.
 /// Snapshots come and go; counters must not.
+/// Decision owned (docs/architecture.md): count.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -71,7 +72,7 @@ internal sealed class ServerEndpoint
         _controlFactory = controlFactory;
         Address = address;
         Gate = new ConnectGate(connectLimit);
-        MapKey = address.Host;
+        HostMapKey = address.Host;
         _dataSourceFactory = dataSourceFactory;
         _strays = strays;
         OnStateChange = HandleStateChange;
@@ -87,7 +88,7 @@ internal sealed class ServerEndpoint
     internal ServerInfo? Info { get; set; }
 
     /// <summary>The key of this server in the host → connection-count map.</summary>
-    internal string MapKey { get; set; }
+    internal string HostMapKey { get; set; }
 
     /// <summary>Set when the server left the cluster: never chosen again, drained as its connections close.</summary>
     internal bool Removed { get => Volatile.Read(ref _removed); set => Volatile.Write(ref _removed, value); }

@@ -7,6 +7,7 @@ namespace BrightDb.Npgsql.Balancing;
 /// Decides a server's health for one data source, whoever noticed it (an open, Npgsql's failover inside an open, a refresh):
 /// it alone marks servers down and up, clears their pools (also when a server leaves the cluster or comes back), logs it,
 /// counts it in the metrics, raises the events and asks for an early refresh of the topology.
+/// Decision owned (docs/architecture.md): mark down/up.
 /// </summary>
 internal sealed class ServerHealth
 {

@@ -6,6 +6,7 @@ namespace BrightDb.Npgsql.Balancing;
 /// Chooses the server for a new connection and counts it, in one lock-free step: within the first group that has a
 /// usable server, the one with the fewest connections from this data source; ties broken uniformly at random, so
 /// that processes starting together do not all pick the same server.
+/// Decision owned (docs/architecture.md): select (the order of the groups is <see cref="SelectionPlan"/>'s).
 /// </summary>
 internal static class ServerSelector
 {

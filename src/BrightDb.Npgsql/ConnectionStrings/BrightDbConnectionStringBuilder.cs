@@ -10,6 +10,7 @@ namespace BrightDb.Npgsql;
 /// The properties of a BrightDB connection: this driver's keywords (<c>Load Balance Hosts</c>, <c>Topology Keys</c>,
 /// <c>YB Servers Refresh Interval</c>, <c>Failed Host Reconnect Delay Secs</c>, <c>Fallback To Topology Keys Only</c>,
 /// <c>Hedged Open Delay</c>, <c>Max Connecting Per Server</c>) and every keyword of Npgsql.
+/// Decision owned (docs/architecture.md): parse (which keywords and values are valid; <c>ConnectionStringForms</c> only splits the four forms).
 /// </summary>
 /// <remarks>
 /// Keywords may be written in any case and with spaces, <c>_</c> or <c>-</c> between words; libpq/psycopg2 names

@@ -50,7 +50,10 @@ public sealed class BrightDbDataSourceBuilder
         return this;
     }
 
-    /// <summary>The clock of refresh intervals and reconnect delays; <see cref="TimeProvider.System"/> by default (tests pass a fake one).</summary>
+    /// <summary>
+    /// The clock of every time rule of the driver (refresh intervals, reconnect delays, the connect gate's timeout, hedge
+    /// rounds); <see cref="TimeProvider.System"/> by default (tests pass a fake one). Npgsql's own timeouts keep the system clock.
+    /// </summary>
     public BrightDbDataSourceBuilder UseTimeProvider(TimeProvider timeProvider)
     {
         _timeProvider = timeProvider ?? throw new ArgumentNullException(nameof(timeProvider));

@@ -6,12 +6,12 @@ namespace BrightDb.Npgsql.DataSource;
 /// </summary>
 internal static class DataSourceRegistry
 {
-    static readonly Lock Gate = new();
+    static readonly Lock SourcesLock = new();
     static readonly List<WeakReference<BrightDbDataSource>> Sources = [];
 
     internal static void Add(BrightDbDataSource source)
     {
-        lock (Gate)
+        lock (SourcesLock)
         {
             Sources.RemoveAll(w => !w.TryGetTarget(out _));
             Sources.Add(new WeakReference<BrightDbDataSource>(source));
@@ -20,7 +20,7 @@ internal static class DataSourceRegistry
 
     internal static void Remove(BrightDbDataSource source)
     {
-        lock (Gate)
+        lock (SourcesLock)
         {
             Sources.RemoveAll(w => !w.TryGetTarget(out var s) || ReferenceEquals(s, source));
         }
@@ -28,7 +28,7 @@ internal static class DataSourceRegistry
 
     internal static BrightDbDataSource[] Live()
     {
-        lock (Gate)
+        lock (SourcesLock)
         {
             return Sources.Select(w => w.TryGetTarget(out var s) ? s : null).OfType<BrightDbDataSource>().ToArray();
         }

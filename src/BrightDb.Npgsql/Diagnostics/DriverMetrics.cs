@@ -78,7 +78,7 @@ internal static class DriverMetrics
     static TagList ServerTags(string dataSource, ServerEndpoint server) => new()
     {
         { "db.client.connection.pool.name", dataSource },
-        { "server.address", server.MapKey },
+        { "server.address", server.HostMapKey },
         { "server.port", server.Address.Port },
         { "brightdb.placement", server.Info?.Placement },
         { "cloud.region", server.Info?.Region },

@@ -7,6 +7,7 @@ namespace BrightDb.Npgsql.Diagnostics;
 /// Reports the connections open on each server (<see cref="BrightDbDataSource.GetHostToConnectionMap"/>), by the server's
 /// host as the cluster reports it. Pooled, every physical connection counts, idle ones included, as the server sees them;
 /// unpooled, every open connection. A connection counts on the server it reached; an open still in progress does not.
+/// Decision owned (docs/architecture.md): report (the host map; metrics are <see cref="DriverMetrics"/>, logs <see cref="Log"/>).
 /// </summary>
 internal static class HostConnectionMap
 {
@@ -24,7 +25,7 @@ internal static class HostConnectionMap
             // Servers of the current snapshot are listed even at 0; a server that left is listed while connections to it remain.
             var active = state is not null && state.Servers.Contains(endpoint);
             if (active || count > 0)
-                map[endpoint.MapKey] = map.GetValueOrDefault(endpoint.MapKey) + count;
+                map[endpoint.HostMapKey] = map.GetValueOrDefault(endpoint.HostMapKey) + count;
         }
 
         return map;

@@ -13,7 +13,7 @@ internal static class NpgsqlPoolMetrics
     internal const string InstrumentName = "db.client.connection.count";
     internal const string PoolNameTag = "db.client.connection.pool.name";
 
-    static readonly Lock Gate = new();
+    static readonly Lock ReadLock = new();
     static MeterListener? _listener;
     static bool _instrumentFound;
     static Dictionary<string, int>? _sink;
@@ -23,7 +23,7 @@ internal static class NpgsqlPoolMetrics
     {
         get
         {
-            lock (Gate)
+            lock (ReadLock)
             {
                 EnsureListener();
                 return _instrumentFound;
@@ -34,7 +34,7 @@ internal static class NpgsqlPoolMetrics
     /// <summary>Physical connections per pool name, idle and busy together. Not a hot path: it asks every Npgsql pool in the process.</summary>
     internal static Dictionary<string, int> ReadConnectionsByPool()
     {
-        lock (Gate)
+        lock (ReadLock)
         {
             EnsureListener();
             _sink = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -73,7 +73,7 @@ internal static class NpgsqlPoolMetrics
 
     static void Add(int value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
-        // Measurements arrive synchronously inside RecordObservableInstruments, under Gate.
+        // Measurements arrive synchronously inside RecordObservableInstruments, under ReadLock.
         if (_sink is null)
             return;
         foreach (var tag in tags)

@@ -35,6 +35,7 @@ namespace BrightDb.Npgsql.Opening;
 /// <summary>
 /// Opens connections on the least-loaded eligible server of a discovered cluster, failing over and hedging: the flow above.
 /// It owns the balanced data source's parts (topology, health, pools) and wires them together.
+/// Decision owned (docs/architecture.md): open (and fail over to the next server).
 /// </summary>
 internal sealed class BalancedOpener : IConnectionOpener
 {
@@ -180,23 +181,25 @@ internal sealed class BalancedOpener : IConnectionOpener
     /// </summary>
     async ValueTask<bool> WaitForGateAsync(ServerEndpoint endpoint, SelectionKind kind, OpenFailures failures, bool async, CancellationToken cancellationToken)
     {
-        var started = _time.GetTimestamp();
-        var timedOut = false;
         // A server chosen normally that gets marked down meanwhile is given up; one chosen despite a down mark is waited for.
         var normal = kind == SelectionKind.Normal;
-        if (await endpoint.Gate.WaitAsync(
-                () => (normal && endpoint.DownUntil != 0) || (timedOut = _time.GetElapsedTime(started) > _settings.ConnectTimeout),
-                async, cancellationToken).ConfigureAwait(false))
-            return true;
-
-        if (timedOut)
-            failures.Add(endpoint, new TimeoutException(
-                $"no place within Timeout ({_settings.ConnectTimeout.TotalSeconds} s) among the {_settings.MaxConnectingPerServer} opens allowed in progress at once"));
-        else if (!endpoint.OnlySuspected)
-            failures.Tried.Add(endpoint);
-        // A server only suspected of hanging stays a candidate: when every other server is full or down, this open comes
-        // back to it as a last resort, and then waits for a place there.
-        return false;
+        var result = await endpoint.Gate.WaitAsync(
+            _settings.ConnectTimeout, _time, () => normal && endpoint.DownUntil != 0, async, cancellationToken).ConfigureAwait(false);
+        switch (result)
+        {
+            case ConnectGate.WaitResult.Entered:
+                return true;
+            case ConnectGate.WaitResult.TimedOut:
+                failures.Add(endpoint, new TimeoutException(
+                    $"no place within Timeout ({_settings.ConnectTimeout.TotalSeconds} s) among the {_settings.MaxConnectingPerServer} opens allowed in progress at once"));
+                return false;
+            default:
+                // A server only suspected of hanging stays a candidate: when every other server is full or down, this open
+                // comes back to it as a last resort, and then waits for a place there.
+                if (!endpoint.OnlySuspected)
+                    failures.Tried.Add(endpoint);
+                return false;
+        }
     }
 
     /// <summary>

@@ -10,6 +10,7 @@ namespace BrightDb.Npgsql.Opening;
 /// Hedges an asynchronous open whose server looks hung: waits for the attempt round by round (<see cref="LooksHungAsync"/>,
 /// judged by <see cref="HungServerPolicy"/>), then races the next best servers against it (<see cref="RaceAsync"/>). The
 /// first connection to open wins; the others, if they open later, are closed.
+/// Decision owned (docs/architecture.md): hedge (whether a server looks hung is <see cref="HungServerPolicy"/>'s rule).
 /// </summary>
 internal sealed class HedgedOpen(BalancedOpener opener, BrightDbSettings settings, TimeProvider time, ServerHealth health, TopologyManager topology)
 {

@@ -10,6 +10,7 @@ namespace BrightDb.Npgsql.Pooling;
 /// balancing is off; otherwise, per server, the pools of the application's connections (an
 /// <see cref="NpgsqlMultiHostDataSource"/> listing the server, then its fallbacks) and the unpooled data source of the
 /// driver's own queries. Each gets the application's logger factory and Npgsql configuration.
+/// Decision owned (docs/architecture.md): pool (where each server's pool fails over to is <see cref="FallbackOrder"/>'s).
 /// </summary>
 internal sealed class NpgsqlDataSourceFactory(
     BrightDbSettings settings, string dataSourceName, ILoggerFactory loggerFactory, Action<NpgsqlDataSourceBuilder>? configureNpgsql)

@@ -11,6 +11,7 @@ namespace BrightDb.Npgsql.Topology;
 /// Reads the cluster's servers from <c>yb_servers()</c> over the driver's own connections (one at a time, closed after the
 /// query), and decides which servers to ask: known servers that are up first, then the listed hosts, then servers marked
 /// down. A server that cannot be connected to is marked down; one that answers but cannot run the query is not.
+/// Decision owned (docs/architecture.md): discover (which servers to ask, and what they said).
 /// </summary>
 internal sealed class ClusterDiscovery(
     BrightDbSettings settings, TimeProvider time, ILogger log, string dataSourceName, EndpointRegistry registry, ServerHealth health)

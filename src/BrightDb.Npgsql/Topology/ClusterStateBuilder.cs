@@ -43,7 +43,7 @@ internal static class ClusterStateBuilder
         var sharedHosts = servers.GroupBy(s => s.Address.Host, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1).Select(g => g.Key)
             .ToHashSet(StringComparer.OrdinalIgnoreCase);
         foreach (var endpoint in servers)
-            endpoint.MapKey = sharedHosts.Contains(endpoint.Address.Host) ? endpoint.Address.ToString() : endpoint.Address.Host;
+            endpoint.HostMapKey = sharedHosts.Contains(endpoint.Address.Host) ? endpoint.Address.ToString() : endpoint.Address.Host;
 
         var plan = SelectionPlan.Build(servers, settings.LoadBalance, settings.TopologyKeys, settings.FallbackToTopologyKeysOnly,
             settings.Pooling ? settings.MaxPoolSize : int.MaxValue);

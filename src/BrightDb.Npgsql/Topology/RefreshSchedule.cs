@@ -4,6 +4,7 @@ namespace BrightDb.Npgsql.Topology;
 /// Decides when the topology is read again: every <c>YB Servers Refresh Interval</c> on a timer of the data source's
 /// <see cref="TimeProvider"/>, soon after a server fails (at most once per <see cref="EarlyRefreshSpacing"/>), and after a
 /// failed read when <see cref="RetryDelay"/> is over. With an interval of 0 there is no timer: every open reads.
+/// Decision owned (docs/architecture.md): discover, when (the refresh timing).
 /// </summary>
 internal sealed class RefreshSchedule
 {

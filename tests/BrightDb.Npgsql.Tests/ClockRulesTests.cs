@@ -1,0 +1,240 @@
+using BrightDb.Npgsql.Balancing;
+using BrightDb.Npgsql.ConnectionStrings;
+using BrightDb.Npgsql.Opening;
+using BrightDb.Npgsql.Topology;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using static BrightDb.Npgsql.Tests.TestSupport;
+
+namespace BrightDb.Npgsql.Tests;
+
+/// <summary>
+/// Every rule that depends on time, on a <see cref="FakeTimeProvider"/>: the connect gate's timeout, the hung-server rule,
+/// refresh scheduling, down-mark expiry and signs of life.
+/// </summary>
+public class ClockRulesTests
+{
+    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
+
+    // ---- The connect gate: its timeout runs on the data source's clock ----
+
+    [Fact]
+    public async Task Gate_wait_times_out_when_the_clock_passes_the_timeout_and_not_before()
+    {
+        var time = new FakeTimeProvider();
+        var gate = new ConnectGate(1);
+        Assert.True(gate.TryEnter());
+
+        var wait = gate.WaitAsync(Timeout, time, () => false, async: true, CancellationToken.None).AsTask();
+        // Real time passes (several poll periods) but the data source's clock does not: the wait goes on.
+        await Task.Delay(200);
+        Assert.False(wait.IsCompleted);
+
+        time.Advance(Timeout + TimeSpan.FromMilliseconds(1));
+        Assert.Equal(ConnectGate.WaitResult.TimedOut, await wait.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(1, gate.Active);
+    }
+
+    [Fact]
+    public async Task Gate_wait_enters_when_a_place_is_freed()
+    {
+        var time = new FakeTimeProvider();
+        var gate = new ConnectGate(1);
+        Assert.True(gate.TryEnter());
+
+        var wait = gate.WaitAsync(Timeout, time, () => false, async: true, CancellationToken.None).AsTask();
+        gate.Exit();
+        Assert.Equal(ConnectGate.WaitResult.Entered, await wait.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(1, gate.Active);
+    }
+
+    [Fact]
+    public async Task Gate_wait_gives_up_when_told_and_is_cancelled_by_the_caller()
+    {
+        var time = new FakeTimeProvider();
+        var gate = new ConnectGate(1);
+        Assert.True(gate.TryEnter());
+
+        var giveUp = false;
+        var wait = gate.WaitAsync(Timeout, time, () => Volatile.Read(ref giveUp), async: true, CancellationToken.None).AsTask();
+        Volatile.Write(ref giveUp, true);
+        Assert.Equal(ConnectGate.WaitResult.GivenUp, await wait.WaitAsync(TimeSpan.FromSeconds(10)));
+
+        using var cancel = new CancellationTokenSource();
+        var cancelled = gate.WaitAsync(Timeout, time, () => false, async: true, cancel.Token).AsTask();
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(1, gate.Active);
+    }
+
+    // ---- The hung-server rule: a pure function of what one round observed ----
+
+    public static TheoryData<string, double, bool, bool, bool, string> HungRounds => new()
+    {
+        { "silent server, another alive", 2000, false, false, true, "Hung" },
+        { "timer 1.5x late plus the allowance exactly", 3050, false, false, true, "Hung" },
+        { "timer later than that: the client is starved", 3051, false, false, true, "ClientStarved" },
+        { "starvation wins over every other observation", 9000, true, true, false, "ClientStarved" },
+        { "server answered another open within the delay", 2000, true, false, true, "ServerBusy" },
+        { "server holds more than its pool allows", 2000, false, true, true, "ServerBusy" },
+        { "no other server shows life", 2000, false, false, false, "NoOtherServerAlive" },
+    };
+
+    [Theory]
+    [MemberData(nameof(HungRounds))]
+    public void Hung_rule(string because, double roundTookMs, bool answered, bool overCapacity, bool anotherAlive, string expected)
+    {
+        var round = new HungServerPolicy.Round(TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(roundTookMs), answered, overCapacity, anotherAlive);
+        Assert.True(Enum.Parse<HungServerPolicy.Verdict>(expected) == HungServerPolicy.Judge(round), because);
+    }
+
+    // ---- Refresh scheduling ----
+
+    [Fact]
+    public void Snapshot_is_stale_one_interval_after_it_was_installed()
+    {
+        var time = new FakeTimeProvider();
+        var schedule = new RefreshSchedule(TimeSpan.FromSeconds(300), TimeSpan.FromSeconds(5), time);
+        Assert.True(schedule.IsDue);
+        schedule.Installed();
+        time.Advance(TimeSpan.FromSeconds(299));
+        Assert.False(schedule.IsDue);
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(schedule.IsDue);
+    }
+
+    [Theory]
+    [InlineData(300, 5, 5)]     // a failed read is retried after the reconnect delay
+    [InlineData(2, 5, 2)]       // or after the interval if that is shorter
+    [InlineData(300, 0, 1)]     // a reconnect delay of 0 retries after 1 s
+    [InlineData(0, 5, 5)]       // no background refresh: the reconnect delay
+    public void Failed_read_is_retried_after_the_retry_delay(int intervalSeconds, int reconnectSeconds, int expectedSeconds)
+    {
+        var time = new FakeTimeProvider();
+        var schedule = new RefreshSchedule(TimeSpan.FromSeconds(intervalSeconds), TimeSpan.FromSeconds(reconnectSeconds), time);
+        Assert.Equal(TimeSpan.FromSeconds(expectedSeconds), schedule.RetryDelay);
+        schedule.Failed();
+        time.Advance(TimeSpan.FromSeconds(expectedSeconds) - TimeSpan.FromMilliseconds(1));
+        Assert.False(schedule.IsDue);
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.True(schedule.IsDue);
+    }
+
+    sealed class Ticks
+    {
+        internal int Count;
+    }
+
+    [Fact]
+    public async Task Timer_refreshes_every_interval_early_requests_are_spaced_and_stopping_ends_it()
+    {
+        var time = new FakeTimeProvider();
+        var schedule = new RefreshSchedule(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5), time);
+        var ticks = new Ticks();
+        schedule.StartTimer(ticks, t => Interlocked.Increment(ref t.Count));
+        schedule.StartTimer(ticks, t => Interlocked.Increment(ref t.Count)); // once only
+
+        time.Advance(TimeSpan.FromSeconds(9));
+        Assert.Equal(0, ticks.Count);
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(1, ticks.Count);
+
+        // A refresh just started: an early request waits for the spacing, then fires, then the interval resumes.
+        schedule.Started();
+        schedule.RequestEarly();
+        Assert.True(schedule.IsDue);
+        time.Advance(RefreshSchedule.EarlyRefreshSpacing - TimeSpan.FromMilliseconds(1));
+        Assert.Equal(1, ticks.Count);
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(2, ticks.Count);
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.Equal(3, ticks.Count);
+
+        // Long after the last refresh started, an early request fires at once.
+        schedule.RequestEarly();
+        time.Advance(TimeSpan.Zero);
+        Assert.Equal(4, ticks.Count);
+
+        await schedule.StopAsync();
+        schedule.RequestEarly();
+        time.Advance(TimeSpan.FromSeconds(60));
+        Assert.Equal(4, ticks.Count);
+        schedule.StartTimer(ticks, t => Interlocked.Increment(ref t.Count)); // not after stopping
+        time.Advance(TimeSpan.FromSeconds(60));
+        Assert.Equal(4, ticks.Count);
+    }
+
+    [Fact]
+    public void No_timer_when_the_interval_is_zero()
+    {
+        var time = new FakeTimeProvider();
+        var schedule = new RefreshSchedule(TimeSpan.Zero, TimeSpan.FromSeconds(5), time);
+        var ticks = new Ticks();
+        schedule.StartTimer(ticks, t => Interlocked.Increment(ref t.Count));
+        time.Advance(TimeSpan.FromHours(1));
+        Assert.Equal(0, ticks.Count);
+        Assert.False(schedule.InBackground);
+    }
+
+    // ---- Down marks: skipped for the reconnect delay, then one probe ----
+
+    static ServerHealth Health(FakeTimeProvider time, TimeSpan delay, List<string> events) => new(
+        time, NullLogger.Instance, "test", delay,
+        (server, reason) => events.Add($"down {server}"), server => events.Add($"up {server}"));
+
+    [Fact]
+    public void Down_mark_expires_after_the_reconnect_delay_and_then_allows_one_probe()
+    {
+        var time = new FakeTimeProvider();
+        var events = new List<string>();
+        var health = Health(time, TimeSpan.FromSeconds(5), events);
+        ServerEndpoint[] servers = [Endpoint("10.0.0.1"), Endpoint("10.0.0.2")];
+        var plan = SelectionPlan.Build(servers, LoadBalanceMode.Any, [], topologyKeysOnly: false, capacity: 100);
+
+        health.MarkDown(servers[0], "refused");
+        Assert.Equal(["down 10.0.0.1:2521"], events);
+        health.MarkDown(servers[0], "refused again");
+        Assert.Single(events); // raised once, when it went down
+
+        time.Advance(TimeSpan.FromSeconds(5) - TimeSpan.FromTicks(1));
+        for (var i = 0; i < 20; i++)
+        {
+            var chosen = ServerSelector.SelectAndReserve(plan, time, health.ReconnectDelayTicks, null, out var kind);
+            Assert.Same(servers[1], chosen);
+            Assert.Equal(SelectionKind.Normal, kind);
+            chosen!.Release();
+        }
+
+        time.Advance(TimeSpan.FromTicks(1));
+        servers[1].InUse = 1; // the recovering server is now the least loaded
+        var probe = ServerSelector.SelectAndReserve(plan, time, health.ReconnectDelayTicks, null, out var probeKind);
+        Assert.Same(servers[0], probe);
+        Assert.Equal(SelectionKind.Probe, probeKind);
+
+        // While the probe runs, the other opens skip the server (one probe, not a burst).
+        var next = ServerSelector.SelectAndReserve(plan, time, health.ReconnectDelayTicks, null, out var nextKind);
+        Assert.Same(servers[1], next);
+        Assert.Equal(SelectionKind.Normal, nextKind);
+
+        health.MarkUp(servers[0]);
+        Assert.Equal(["down 10.0.0.1:2521", "up 10.0.0.1:2521"], events);
+        Assert.Equal(0, servers[0].DownUntil);
+    }
+
+    [Fact]
+    public void Signs_of_life_are_judged_on_the_clock()
+    {
+        var time = new FakeTimeProvider();
+        var server = new ServerEndpoint(new HostAndPort("10.0.0.1", 2521), _ => throw new InvalidOperationException(), time: time);
+        Assert.False(server.AnsweredWithin(TimeSpan.FromHours(1)));
+
+        server.NoteAnswer();
+        time.Advance(TimeSpan.FromMilliseconds(1999));
+        Assert.True(server.AnsweredWithin(TimeSpan.FromSeconds(2)));
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.False(server.AnsweredWithin(TimeSpan.FromSeconds(2)));
+
+        server.NoteAnswer();
+        Assert.True(server.AnsweredWithin(TimeSpan.FromMilliseconds(1)));
+    }
+}
