@@ -340,9 +340,10 @@ internal sealed class TopologyManager
             failures.Count == 1 ? failures[0].Error : new AggregateException(failures.Select(f => f.Error)));
     }
 
-    ClusterTopology ListedHostsTopology() => new(
-        [.. _settings.ListedHosts.Select(h => new ServerInfo(h.Host, h.Port, ServerNodeType.Primary, null, null, null, null, null))],
-        _time.GetUtcNow(), fromYbServers: false);
+    ClusterTopology ListedHostsTopology() => new([.. _settings.ListedHosts.Select(ListedHostInfo)], _time.GetUtcNow(), fromYbServers: false);
+
+    /// <summary>A listed host standing in for a server the cluster did not describe: a primary with no placement.</summary>
+    internal static ServerInfo ListedHostInfo(HostAndPort host) => new(host.Host, host.Port, ServerNodeType.Primary, null, null, null, null, null);
 
     ClusterState Install(ClusterTopology topology)
     {
@@ -378,8 +379,7 @@ internal sealed class TopologyManager
             foreach (var endpoint in servers)
                 endpoint.MapKey = sharedHosts.Contains(endpoint.Address.Host) ? endpoint.Address.ToString() : endpoint.Address.Host;
 
-            var plan = SelectionPlan.Build(servers, _settings.LoadBalance, _settings.TopologyKeys, _settings.FallbackToTopologyKeysOnly,
-                _settings.Pooling ? _settings.MaxPoolSize : int.MaxValue);
+            var plan = SelectionPlan.Build(servers, _settings);
             next = new ClusterState(topology, plan, servers);
             Volatile.Write(ref _refreshAt, _time.GetTimestamp() + ToTimestamp(_settings.RefreshInterval));
             Volatile.Write(ref _state, next);
