@@ -41,23 +41,6 @@ public class SelectorConcurrencyTests
     }
 
     [Fact]
-    public void Ties_are_broken_only_among_the_least_loaded()
-    {
-        var servers = Servers(4);
-        servers[1].InUse = 1;
-        var plan = SelectionPlan.Build(servers, LoadBalanceMode.Any, [], false);
-        var seen = new HashSet<ServerEndpoint>();
-        for (var i = 0; i < 300; i++)
-        {
-            var chosen = ServerSelector.SelectAndReserve(plan, _time, Window, null, out _)!;
-            seen.Add(chosen);
-            chosen.Release();
-        }
-
-        Assert.Equal(new HashSet<ServerEndpoint> { servers[0], servers[2], servers[3] }, seen);
-    }
-
-    [Fact]
     public void Only_one_of_many_concurrent_selections_probes_a_recovering_server()
     {
         const int threads = 8;

@@ -30,6 +30,11 @@ internal sealed class SelectionPlan
 
     internal IEnumerable<ServerEndpoint> Candidates => Groups.SelectMany(g => g);
 
+    /// <summary>The plan of a data source's settings: its mode, topology keys, fallback rule and per-server pool capacity.</summary>
+    internal static SelectionPlan Build(IReadOnlyList<ServerEndpoint> servers, BrightDbSettings settings) =>
+        Build(servers, settings.LoadBalance, settings.TopologyKeys, settings.FallbackToTopologyKeysOnly,
+            settings.Pooling ? settings.MaxPoolSize : int.MaxValue);
+
     internal static SelectionPlan Build(
         IReadOnlyList<ServerEndpoint> servers, LoadBalanceMode mode, IReadOnlyList<TopologyKey> keys, bool topologyKeysOnly, int capacity = int.MaxValue)
     {

@@ -172,6 +172,10 @@ internal enum SelectionKind
     /// <summary>A server marked down whose delay is over: this open is its one probe.</summary>
     Probe,
 
-    /// <summary>Every candidate is marked down: the least-loaded one not yet tried.</summary>
+    /// <summary>
+    /// No candidate is usable with room (each is marked down, full, or already tried): the least-loaded server marked down
+    /// only on suspicion of hanging, with room and not yet tried, of the most preferred group that has one. A server marked
+    /// down by an error is never a last resort.
+    /// </summary>
     LastResort,
 }

@@ -121,7 +121,8 @@ internal sealed class ClusterDiscovery(
         return [.. ordered.Where(s => s.IsSelectable(now)), .. ordered.Where(s => !s.IsSelectable(now))];
     }
 
-    ClusterTopology ListedHostsTopology() => new(
-        [.. settings.ListedHosts.Select(h => new ServerInfo(h.Host, h.Port, ServerNodeType.Primary, null, null, null, null, null))],
-        time.GetUtcNow(), fromYbServers: false);
+    ClusterTopology ListedHostsTopology() => new([.. settings.ListedHosts.Select(ListedHostInfo)], time.GetUtcNow(), fromYbServers: false);
+
+    /// <summary>A listed host standing in for a server the cluster did not describe: a primary with no placement.</summary>
+    internal static ServerInfo ListedHostInfo(HostAndPort host) => new(host.Host, host.Port, ServerNodeType.Primary, null, null, null, null, null);
 }

@@ -45,8 +45,7 @@ internal static class ClusterStateBuilder
         foreach (var endpoint in servers)
             endpoint.HostMapKey = sharedHosts.Contains(endpoint.Address.Host) ? endpoint.Address.ToString() : endpoint.Address.Host;
 
-        var plan = SelectionPlan.Build(servers, settings.LoadBalance, settings.TopologyKeys, settings.FallbackToTopologyKeysOnly,
-            settings.Pooling ? settings.MaxPoolSize : int.MaxValue);
+        var plan = SelectionPlan.Build(servers, settings);
         return new Built(new ClusterState(topology, plan, servers), left, [.. rejoined]);
     }
 }
