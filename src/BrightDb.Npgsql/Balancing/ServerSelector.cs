@@ -56,7 +56,21 @@ internal static class ServerSelector
             }
         }
 
-        // Every candidate with room is marked down. A server marked down by an error stays skipped for its delay (a dead
+        // Every server that is up has a full pool: the least loaded, where the open waits for a pool slot (up to Timeout). A
+        // healthy server frees a slot as soon as the application returns a connection; a suspect may be hung.
+        if (plan.Capacity != int.MaxValue)
+        {
+            foreach (var group in plan.Groups)
+            {
+                if (PickLeastLoaded(group, time, ref now, exclude, Pass.Full, allowProbe, plan.Capacity, out _) is { } full)
+                {
+                    full.Reserve();
+                    return full;
+                }
+            }
+        }
+
+        // Every candidate is marked down (none is up, full or not). A server marked down by an error stays skipped for its delay (a dead
         // server is not worth a burst of attempts); one only suspected of hanging because it answered slowly may just be
         // busy, and a burst of slow answers under load can suspect them all: rather than refuse service, try the
         // least-loaded of those.
@@ -67,19 +81,6 @@ internal static class ServerSelector
                 lastResort.Reserve();
                 kind = SelectionKind.LastResort;
                 return lastResort;
-            }
-        }
-
-        // Every usable server's pool is full: the least loaded, where the open waits for a pool slot (up to Timeout).
-        if (plan.Capacity != int.MaxValue)
-        {
-            foreach (var group in plan.Groups)
-            {
-                if (PickLeastLoaded(group, time, ref now, exclude, Pass.Full, allowProbe, plan.Capacity, out _) is { } full)
-                {
-                    full.Reserve();
-                    return full;
-                }
             }
         }
 
@@ -173,9 +174,9 @@ internal enum SelectionKind
     Probe,
 
     /// <summary>
-    /// No candidate is usable with room (each is marked down, full, or already tried): the least-loaded server marked down
-    /// only on suspicion of hanging, with room and not yet tried, of the most preferred group that has one. A server marked
-    /// down by an error is never a last resort.
+    /// No candidate is up (each is marked down or already tried; a server that is up with a full pool is waited for
+    /// instead): the least-loaded server marked down only on suspicion of hanging, with room and not yet tried, of the most
+    /// preferred group that has one. A server marked down by an error is never a last resort.
     /// </summary>
     LastResort,
 }
