@@ -592,12 +592,6 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
     /// <summary>Synchronous <see cref="DisposeAsync"/>.</summary>
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
-    internal void ServeRpczInProcess()
-    {
-        _rpcz ??= new RpczServer();
-        _rpcz.Sync(Nodes);
-    }
-
     private static void Validate(LocalClusterOptions options)
     {
         if (options.Nodes is null || options.Nodes.Count == 0)
@@ -782,7 +776,7 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
             n.Placement.Zone, n.Host, n.Uuid, UniverseUuid))];
         var delayMs = (long)_behavior.Delay.TotalMilliseconds;
         ClusterFiles.WriteMembership(BaseDirectory, _behavior.WireName, delayMs, rows);
-        ClusterFiles.WriteState(BaseDirectory, new ClusterState
+        ClusterFiles.WriteState(BaseDirectory, new ClusterStateRecord
         {
             UniverseUuid = UniverseUuid,
             Port = _plan.Port,

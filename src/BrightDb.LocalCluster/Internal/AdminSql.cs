@@ -115,7 +115,3 @@ internal static class AdminSql
         _ => ex.InnerException is IOException or SocketException or EndOfStreamException,
     };
 }
-
-/// <summary>One client connection as rpcz reports it.</summary>
-internal sealed record RpczConnection(
-    string BackendType, string? DbName, string? User, string? Host, int? Port, string? ApplicationName, string? BackendStatus, string? Query);

@@ -3,54 +3,6 @@ using System.Text.Json.Serialization;
 
 namespace BrightDb.LocalCluster.Internal;
 
-/// <summary>What a cluster is, persisted in its base directory so separate CLI invocations work on the same cluster.</summary>
-internal sealed record ClusterState
-{
-    public const int CurrentVersion = 1;
-
-    public int Version { get; init; } = CurrentVersion;
-
-    public required string UniverseUuid { get; init; }
-
-    public required int Port { get; init; }
-
-    public required int RpczPort { get; init; }
-
-    public required int AddressBlock { get; init; }
-
-    public required bool SingleAddress { get; init; }
-
-    public required string BinDirectory { get; init; }
-
-    public required bool WithYbServers { get; init; }
-
-    public required string Password { get; init; }
-
-    /// <summary>Whether destroy deletes the whole base directory (we created it) or only our files in it.</summary>
-    public required bool OwnsBaseDirectory { get; init; }
-
-    public required List<NodeRecord> Nodes { get; init; }
-
-    public string Behavior { get; init; } = "normal";
-
-    public long BehaviorDelayMs { get; init; }
-
-    public List<YbServersRow>? Override { get; init; }
-}
-
-internal sealed record NodeRecord(
-    int Index,
-    string Host,
-    int Port,
-    int RpczPort,
-    string Cloud,
-    string Region,
-    string Zone,
-    NodeType Type,
-    NodeState State,
-    bool IsMember,
-    string Uuid);
-
 /// <summary>Reads and atomically replaces the state file (cluster.json) and the membership file yb_servers() reads.</summary>
 internal static class ClusterFiles
 {
@@ -72,7 +24,7 @@ internal static class ClusterFiles
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
     };
 
-    public static ClusterState? TryReadState(string baseDirectory)
+    public static ClusterStateRecord? TryReadState(string baseDirectory)
     {
         var path = Path.Combine(baseDirectory, StateFileName);
         if (!File.Exists(path))
@@ -82,7 +34,7 @@ internal static class ClusterFiles
 
         try
         {
-            return JsonSerializer.Deserialize<ClusterState>(File.ReadAllText(path), StateJson)
+            return JsonSerializer.Deserialize<ClusterStateRecord>(File.ReadAllText(path), StateJson)
                 ?? throw new LocalClusterException($"The cluster state file '{path}' is empty.");
         }
         catch (JsonException ex)
@@ -91,7 +43,7 @@ internal static class ClusterFiles
         }
     }
 
-    public static void WriteState(string baseDirectory, ClusterState state) =>
+    public static void WriteState(string baseDirectory, ClusterStateRecord state) =>
         WriteAtomically(Path.Combine(baseDirectory, StateFileName), JsonSerializer.SerializeToUtf8Bytes(state, StateJson));
 
     /// <summary>
@@ -112,6 +64,4 @@ internal static class ClusterFiles
         File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
         File.Move(temp, path, overwrite: true);
     }
-
-    private sealed record MembershipDocument(string Behavior, long DelayMs, IReadOnlyList<YbServersRow> Rows);
 }
