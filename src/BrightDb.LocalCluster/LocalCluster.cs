@@ -245,15 +245,7 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
     public string AdminConnectionString(int nodeIndex)
     {
         var node = Node(nodeIndex);
-        return new NpgsqlConnectionStringBuilder
-        {
-            Host = node.Host,
-            Port = node.Port,
-            Database = ServerSetup.Database,
-            Username = ServerSetup.AdminUser,
-            Password = ServerSetup.AdminPassword,
-            GssEncryptionMode = GssEncryptionMode.Disable,
-        }.ConnectionString;
+        return AdminConnection.Builder(node.Host, node.Port).ConnectionString;
     }
 
     /// <summary>Stops a node cleanly (fast shutdown) after taking it out of the membership.</summary>
