@@ -433,6 +433,15 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
         return running.Zip(counts).ToDictionary(p => p.First.Index, p => p.Second);
     }
 
+    /// <summary>Client connections of one node as its server sees them: client backends of user bigmath (any database),
+    /// optionally only those with the given application name.</summary>
+    /// <param name="nodeIndex">The node to ask; its server must answer.</param>
+    /// <param name="applicationName">Counts only connections with this <c>application_name</c> when not null.</param>
+    /// <param name="ct">Cancels the query.</param>
+    /// <returns>The number of connections.</returns>
+    public Task<int> GetClientConnectionCountAsync(int nodeIndex, string? applicationName = null, CancellationToken ct = default) =>
+        AdminSql.CountClientConnectionsAsync(Node(nodeIndex), ServerSetup.User, applicationName, ct);
+
     /// <summary>What <c>select * from yb_servers()</c> returns on a node, queried as user bigmath.</summary>
     /// <param name="nodeIndex">The node to ask.</param>
     /// <param name="ct">Cancels the query.</param>
