@@ -24,14 +24,14 @@ public static class DetachedRpcz
     /// <summary>Records the calling process as the cluster's rpcz server, so that destroy can end it.</summary>
     /// <param name="baseDirectory">The cluster's base directory.</param>
     public static void RecordCurrentProcess(string baseDirectory) =>
-        File.WriteAllText(Path.Combine(baseDirectory, ClusterFiles.RpczPidFileName), Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+        File.WriteAllText(Path.Combine(baseDirectory, ClusterStore.RpczPidFileName), Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
 
     /// <summary>The pid of the cluster's running rpcz server, or null when none runs (a recycled pid is not taken for it).</summary>
     /// <param name="baseDirectory">The cluster's base directory.</param>
     /// <returns>The pid, or <see langword="null"/>.</returns>
     public static int? RunningPid(string baseDirectory)
     {
-        var path = Path.Combine(baseDirectory, ClusterFiles.RpczPidFileName);
+        var path = Path.Combine(baseDirectory, ClusterStore.RpczPidFileName);
         if (!File.Exists(path) || !int.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
         {
             return null;

@@ -32,6 +32,17 @@ internal sealed record AddressPlan(int Block, bool SingleAddress, int Port, int 
         }
     }
 
+    /// <summary>Fails when something already listens on the address.</summary>
+    /// <exception cref="LocalClusterException">The address is in use.</exception>
+    public static void EnsureFree(string host, int port)
+    {
+        if (!CanBind(host, port))
+        {
+            throw new LocalClusterException(
+                $"{host}:{port.ToString(CultureInfo.InvariantCulture)} is already in use (another cluster or server listens there). Nothing was changed.");
+        }
+    }
+
     /// <summary>Whether addresses of 127.0.0.0/8 other than 127.0.0.1 can be bound (they can on Linux).</summary>
     public static bool LoopbackAliasesWork { get; } = CanBind("127.0.0.2", 0) && CanBind("127.0.10.2", 0);
 
