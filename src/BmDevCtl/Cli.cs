@@ -79,18 +79,11 @@ internal static class Cli
         root.Subcommands.Add(ClusterCommands.Conns(context, baseDir));
         root.Subcommands.Add(ClusterCommands.YbServers(context, baseDir));
         root.Subcommands.Add(NodeCommands.AddNode(context, baseDir));
-        root.Subcommands.Add(NodeCommands.Simple("remove_node", "Take a node out of the membership, stop it and delete its data.", context, baseDir,
-            (c, i, ct) => c.RemoveNodeAsync(i, ct), "removed"));
-        root.Subcommands.Add(NodeCommands.Simple("stop_node", "Stop a node cleanly; the membership (yb_servers) drops it.", context, baseDir,
-            (c, i, ct) => c.StopNodeAsync(i, ct), "stopped"));
-        root.Subcommands.Add(NodeCommands.Simple("start_node", "Start a stopped or killed node; the membership lists it again.", context, baseDir,
-            (c, i, ct) => c.StartNodeAsync(i, ct), "started"));
-        root.Subcommands.Add(NodeCommands.Simple("kill_node", "Crash a node (SIGKILL); the membership still lists it.", context, baseDir,
-            (c, i, ct) => c.KillNodeAsync(i, ct), "killed"));
-        root.Subcommands.Add(NodeCommands.Simple("pause_node", "Hang a node (SIGSTOP): connects are accepted, never answered.", context, baseDir,
-            (c, i, ct) => c.PauseNodeAsync(i, ct), "paused"));
-        root.Subcommands.Add(NodeCommands.Simple("resume_node", "Resume a paused node (SIGCONT).", context, baseDir,
-            (c, i, ct) => c.ResumeNodeAsync(i, ct), "resumed"));
+        foreach (var operation in NodeCommands.Operations(context, baseDir))
+        {
+            root.Subcommands.Add(operation);
+        }
+
         root.Subcommands.Add(RpczServeCommand.Build(baseDir));
         return root;
     }

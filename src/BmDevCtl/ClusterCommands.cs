@@ -130,29 +130,11 @@ internal static class ClusterCommands
         return command;
     }
 
-    public static Command Status(CliContext context, Option<string?> baseDir)
-    {
-        var command = new Command("status", "Show the nodes: address, placement, type, state and client connections.");
-        command.SetAction(async (parse, ct) =>
-        {
-            await using var cluster = CliContext.Attach(CliContext.ResolveBaseDirectory(parse.GetValue(baseDir)));
-            await Views.StatusAsync(context.Console, cluster, ct);
-            return ExitCodes.Success;
-        });
-        return command;
-    }
+    public static Command Status(CliContext context, Option<string?> baseDir) =>
+        View("status", "Show the nodes: address, placement, type, state and client connections.", context, baseDir, Views.StatusAsync);
 
-    public static Command Conns(CliContext context, Option<string?> baseDir)
-    {
-        var command = new Command("conns", "Client connections per node, from each node's pg_stat_activity.");
-        command.SetAction(async (parse, ct) =>
-        {
-            await using var cluster = CliContext.Attach(CliContext.ResolveBaseDirectory(parse.GetValue(baseDir)));
-            await Views.ConnectionsAsync(context.Console, cluster, ct);
-            return ExitCodes.Success;
-        });
-        return command;
-    }
+    public static Command Conns(CliContext context, Option<string?> baseDir) =>
+        View("conns", "Client connections per node, from each node's pg_stat_activity.", context, baseDir, Views.ConnectionsAsync);
 
     public static Command YbServers(CliContext context, Option<string?> baseDir)
     {
@@ -165,6 +147,20 @@ internal static class ClusterCommands
             var target = CliContext.ExistingNode(cluster, index);
             var rows = await cluster.QueryYbServersAsync(index, ct);
             Views.YbServers(context.Console, target, rows);
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    /// <summary>A command that shows a view of the cluster and changes nothing.</summary>
+    private static Command View(string name, string description, CliContext context, Option<string?> baseDir,
+        Func<IAnsiConsole, LocalCluster, CancellationToken, Task> show)
+    {
+        var command = new Command(name, description);
+        command.SetAction(async (parse, ct) =>
+        {
+            await using var cluster = CliContext.Attach(CliContext.ResolveBaseDirectory(parse.GetValue(baseDir)));
+            await show(context.Console, cluster, ct);
             return ExitCodes.Success;
         });
         return command;

@@ -7,6 +7,21 @@ namespace BmDevCtl;
 /// <summary>Commands acting on one node of the cluster.</summary>
 internal static class NodeCommands
 {
+    /// <summary>The commands that take one node index and run one cluster operation on it, in the order <c>--help</c> lists them.</summary>
+    private static readonly (string Name, string Description, Func<LocalCluster, int, CancellationToken, Task> Operation, string PastTense)[] OnOneNode =
+    [
+        ("remove_node", "Take a node out of the membership, stop it and delete its data.", (c, i, ct) => c.RemoveNodeAsync(i, ct), "removed"),
+        ("stop_node", "Stop a node cleanly; the membership (yb_servers) drops it.", (c, i, ct) => c.StopNodeAsync(i, ct), "stopped"),
+        ("start_node", "Start a stopped or killed node; the membership lists it again.", (c, i, ct) => c.StartNodeAsync(i, ct), "started"),
+        ("kill_node", "Crash a node (SIGKILL); the membership still lists it.", (c, i, ct) => c.KillNodeAsync(i, ct), "killed"),
+        ("pause_node", "Hang a node (SIGSTOP): connects are accepted, never answered.", (c, i, ct) => c.PauseNodeAsync(i, ct), "paused"),
+        ("resume_node", "Resume a paused node (SIGCONT).", (c, i, ct) => c.ResumeNodeAsync(i, ct), "resumed"),
+    ];
+
+    /// <summary>remove_node, stop_node, start_node, kill_node, pause_node and resume_node.</summary>
+    public static IEnumerable<Command> Operations(CliContext context, Option<string?> baseDir) =>
+        OnOneNode.Select(o => Simple(o.Name, o.Description, context, baseDir, o.Operation, o.PastTense));
+
     public static Command AddNode(CliContext context, Option<string?> baseDir)
     {
         var placement = new Option<string?>("--placement_info")
@@ -40,7 +55,7 @@ internal static class NodeCommands
     }
 
     /// <summary>A command taking one node index and running one cluster operation on it.</summary>
-    public static Command Simple(string name, string description, CliContext context, Option<string?> baseDir,
+    private static Command Simple(string name, string description, CliContext context, Option<string?> baseDir,
         Func<LocalCluster, int, CancellationToken, Task> operation, string pastTense)
     {
         var index = new Argument<int>("node_index") { Description = "The node's index (1 for the first node)." };

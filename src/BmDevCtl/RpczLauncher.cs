@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using BrightDb.LocalCluster;
-using BrightDb.LocalCluster.Internal;
 
 namespace BmDevCtl;
 
@@ -10,7 +9,7 @@ internal static class RpczLauncher
 {
     public static async Task StartAsync(LocalCluster cluster, CancellationToken ct)
     {
-        var log = Path.Combine(cluster.BaseDirectory, "rpcz.log");
+        var log = DetachedRpcz.LogFile(cluster.BaseDirectory);
         var startInfo = new ProcessStartInfo("/bin/sh")
         {
             UseShellExecute = false,
@@ -42,7 +41,7 @@ internal static class RpczLauncher
         {
             if (DateTime.UtcNow > deadline)
             {
-                throw new CommandFailedException($"The rpcz server did not come up on {first.Host}:{first.RpczPort}. {LogTail.Read(log)}");
+                throw new CommandFailedException($"The rpcz server did not come up on {first.Host}:{first.RpczPort}. {DetachedRpcz.ReadLogTail(cluster.BaseDirectory)}");
             }
 
             await Task.Delay(100, ct);

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using BrightDb.LocalCluster;
-using BrightDb.LocalCluster.Internal;
 
 namespace BmDevCtl;
 

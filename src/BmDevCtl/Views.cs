@@ -1,6 +1,5 @@
 using System.Globalization;
 using BrightDb.LocalCluster;
-using BrightDb.LocalCluster.Internal;
 using Spectre.Console;
 
 namespace BmDevCtl;
@@ -79,7 +78,7 @@ internal static class Views
     private static string StateText(LocalNode node)
     {
         var state = node.State.ToString().ToLowerInvariant();
-        var alive = NodeServer.PostmasterPid(node) is not null;
+        var alive = node.PostmasterProcessId is not null;
         return node.State switch
         {
             NodeState.Running or NodeState.Paused when !alive => $"{state} (no server process!)",
@@ -97,7 +96,7 @@ internal static class Views
         {
             try
             {
-                return (await AdminSql.CountClientConnectionsAsync(n, ServerSetup.User, null, ct)).ToString(CultureInfo.InvariantCulture);
+                return (await cluster.GetClientConnectionCountAsync(n.Index, null, ct)).ToString(CultureInfo.InvariantCulture);
             }
             catch (Exception ex) when (ex is Npgsql.NpgsqlException or TimeoutException)
             {

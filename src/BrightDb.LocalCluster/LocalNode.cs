@@ -1,3 +1,5 @@
+using BrightDb.LocalCluster.Internal;
+
 namespace BrightDb.LocalCluster;
 
 /// <summary>One node of a <see cref="LocalCluster"/>: a PostgreSQL server on its own address (or port).</summary>
@@ -53,6 +55,10 @@ public sealed class LocalNode
 
     /// <summary>The <c>yb_servers()</c> host value with its port, e.g. <c>127.0.0.2:2521</c>.</summary>
     public string Address => $"{Host}:{Port}";
+
+    /// <summary>The pid of the node's live postmaster, read from its data directory, or null when no server runs there (whatever
+    /// <see cref="State"/> says: a server may have died on its own).</summary>
+    public int? PostmasterProcessId => NodeServer.PostmasterPid(this);
 
     /// <inheritdoc/>
     public override string ToString() => $"node {Index} {Address} {Placement} {Type} {State}";

@@ -31,6 +31,15 @@ public abstract record YbServersBehavior
     /// <summary>The sleep, for <see cref="Slow"/>.</summary>
     internal virtual TimeSpan Delay => TimeSpan.Zero;
 
+    /// <summary>The behaviour a membership or state file names (<see cref="WireName"/> and the delay); unknown names are normal.</summary>
+    internal static YbServersBehavior FromWire(string name, long delayMs) => name switch
+    {
+        "fail" => Fail,
+        "missing" => Missing,
+        "slow" => Slow(TimeSpan.FromMilliseconds(delayMs)),
+        _ => Normal,
+    };
+
     private sealed record NormalBehavior : YbServersBehavior
     {
         internal override string WireName => "normal";

@@ -12,22 +12,17 @@ namespace BrightDb.LocalCluster.Internal;
 /// </remarks>
 internal static class AdminSql
 {
-    public static string ConnectionString(LocalNode node, int timeoutSeconds = 15) => new NpgsqlConnectionStringBuilder
+    public static string ConnectionString(LocalNode node, int timeoutSeconds = 15)
     {
-        Host = node.Host,
-        Port = node.Port,
-        Database = ServerSetup.Database,
-        Username = ServerSetup.AdminUser,
-        Password = ServerSetup.AdminPassword,
-        ApplicationName = ServerSetup.ToolApplicationName,
-        Pooling = true,
-        MaxPoolSize = 4,
-        ConnectionIdleLifetime = 60,
-        Timeout = timeoutSeconds,
-        CommandTimeout = timeoutSeconds,
-        // Npgsql's default attempt at GSS encryption can stall a connection for seconds where Kerberos is not set up.
-        GssEncryptionMode = GssEncryptionMode.Disable,
-    }.ConnectionString;
+        var builder = AdminConnection.Builder(node.Host, node.Port);
+        builder.ApplicationName = ServerSetup.ToolApplicationName;
+        builder.Pooling = true;
+        builder.MaxPoolSize = 4;
+        builder.ConnectionIdleLifetime = 60;
+        builder.Timeout = timeoutSeconds;
+        builder.CommandTimeout = timeoutSeconds;
+        return builder.ConnectionString;
+    }
 
     /// <summary>Drops the node's pooled connections (after a stop, kill, removal or destroy).</summary>
     public static void Forget(LocalNode node)
@@ -115,7 +110,3 @@ internal static class AdminSql
         _ => ex.InnerException is IOException or SocketException or EndOfStreamException,
     };
 }
-
-/// <summary>One client connection as rpcz reports it.</summary>
-internal sealed record RpczConnection(
-    string BackendType, string? DbName, string? User, string? Host, int? Port, string? ApplicationName, string? BackendStatus, string? Query);

@@ -19,7 +19,7 @@ internal static class ServerSetup
     /// <summary>Connections of the tool itself carry this application name so rpcz can leave them out.</summary>
     public const string ToolApplicationName = "bm-dev-ctl";
 
-    /// <summary>The link in each data directory to the cluster's shared membership file (see <see cref="ClusterFiles.WriteMembership"/>).</summary>
+    /// <summary>The link in each data directory to the cluster's shared membership file (written by <see cref="ClusterStore"/>).</summary>
     public const string MembershipLinkName = "brightdb_membership";
 
     /// <summary>Per-node settings (address, port) live here, included from postgresql.conf.</summary>

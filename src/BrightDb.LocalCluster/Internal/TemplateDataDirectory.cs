@@ -117,16 +117,13 @@ internal static class TemplateDataDirectory
 
     private static async Task RunSetupSqlAsync(string socketDir, bool withYbServers, CancellationToken cancellationToken)
     {
-        string ConnectionString(string database) => new NpgsqlConnectionStringBuilder
+        string ConnectionString(string database)
         {
-            Host = socketDir,
-            Port = 5432,
-            Username = ServerSetup.AdminUser,
-            Password = ServerSetup.AdminPassword,
-            Database = database,
-            Pooling = false,
-            ApplicationName = ServerSetup.ToolApplicationName,
-        }.ConnectionString;
+            var builder = AdminConnection.Builder(socketDir, 5432, database);
+            builder.Pooling = false;
+            builder.ApplicationName = ServerSetup.ToolApplicationName;
+            return builder.ConnectionString;
+        }
 
         async Task ExecuteAsync(string database, string sql)
         {

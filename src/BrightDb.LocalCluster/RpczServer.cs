@@ -4,20 +4,24 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 
-namespace BrightDb.LocalCluster.Internal;
+using BrightDb.LocalCluster.Internal;
+
+namespace BrightDb.LocalCluster;
 
 /// <summary>
 /// A tiny HTTP responder serving <c>GET /rpcz</c> on every node's address and rpcz port: the node's client connections from
 /// its pg_stat_activity as JSON, the shape BrightDB's own rpcz page has. One listener per node, reconciled with the
 /// cluster's nodes by <see cref="Sync"/>.
 /// </summary>
-internal sealed class RpczServer : IAsyncDisposable
+public sealed class RpczServer : IAsyncDisposable
 {
     private readonly Dictionary<int, Listener> _listeners = [];
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stopping = new();
 
     /// <summary>Opens listeners for new nodes and closes those of removed nodes.</summary>
+    /// <param name="nodes">The cluster's nodes (removed ones included); every node not removed gets a listener.</param>
+    /// <exception cref="LocalClusterException">A node's rpcz address cannot be listened on.</exception>
     public void Sync(IEnumerable<LocalNode> nodes)
     {
         lock (_gate)
@@ -50,8 +54,8 @@ internal sealed class RpczServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Renders the JSON document for one node (also used by the CLI).</summary>
-    public static string Render(IReadOnlyList<RpczConnection> connections)
+    /// <summary>Renders the JSON document for one node.</summary>
+    internal static string Render(IReadOnlyList<RpczConnection> connections)
     {
         using var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
@@ -185,6 +189,8 @@ internal sealed class RpczServer : IAsyncDisposable
         _ => "Service Unavailable",
     };
 
+    /// <summary>Closes every listener and waits for their accept loops to end.</summary>
+    /// <returns>A task completing when nothing listens any more.</returns>
     public async ValueTask DisposeAsync()
     {
         List<Listener> listeners;

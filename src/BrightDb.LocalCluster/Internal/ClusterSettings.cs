@@ -1,0 +1,11 @@
+namespace BrightDb.LocalCluster.Internal;
+
+/// <summary>What a cluster is for its whole life: fixed when it is created, recorded in its state file.</summary>
+/// <param name="UniverseUuid">The <c>universe_uuid</c> every <c>yb_servers()</c> row reports.</param>
+/// <param name="Plan">Where its nodes listen.</param>
+/// <param name="Password">The password of user bigmath.</param>
+/// <param name="OwnsBaseDirectory">Whether destroy deletes the whole base directory (the cluster created it) or only its own files in it.</param>
+/// <param name="WithYbServers">Whether its servers have <c>yb_servers()</c>.</param>
+/// <param name="BinDirectory">The PostgreSQL binaries it runs.</param>
+internal sealed record ClusterSettings(
+    string UniverseUuid, AddressPlan Plan, string Password, bool OwnsBaseDirectory, bool WithYbServers, string BinDirectory);

@@ -1,0 +1,36 @@
+namespace BrightDb.LocalCluster.Internal;
+
+/// <summary>What a cluster is, persisted in its base directory so separate CLI invocations work on the same cluster.</summary>
+internal sealed record ClusterStateRecord
+{
+    public const int CurrentVersion = 1;
+
+    public int Version { get; init; } = CurrentVersion;
+
+    public required string UniverseUuid { get; init; }
+
+    public required int Port { get; init; }
+
+    public required int RpczPort { get; init; }
+
+    public required int AddressBlock { get; init; }
+
+    public required bool SingleAddress { get; init; }
+
+    public required string BinDirectory { get; init; }
+
+    public required bool WithYbServers { get; init; }
+
+    public required string Password { get; init; }
+
+    /// <summary>Whether destroy deletes the whole base directory (we created it) or only our files in it.</summary>
+    public required bool OwnsBaseDirectory { get; init; }
+
+    public required List<NodeRecord> Nodes { get; init; }
+
+    public string Behavior { get; init; } = "normal";
+
+    public long BehaviorDelayMs { get; init; }
+
+    public List<YbServersRow>? Override { get; init; }
+}
