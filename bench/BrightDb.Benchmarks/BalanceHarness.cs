@@ -11,7 +11,7 @@ namespace BrightDb.Benchmarks;
 /// (one after another, and all at once), and 10 real OS processes (this executable's <c>balance-worker</c>) starting
 /// together, each opening 10 and holding them until all are open.
 /// </summary>
-internal static class BalanceHarness
+static class BalanceHarness
 {
     internal const string WorkerCommand = "balance-worker";
     const int ConnectionsPerProcess = 10;

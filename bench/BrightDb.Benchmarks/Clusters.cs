@@ -4,7 +4,7 @@ using Cluster = BrightDb.LocalCluster.LocalCluster;
 namespace BrightDb.Benchmarks;
 
 /// <summary>The three-zone local cluster the I/O benchmarks and harnesses run against, and connection strings to it.</summary>
-internal static class Clusters
+static class Clusters
 {
     internal static readonly string[] Placements = ["aws.us-west.us-west-2a", "aws.us-west.us-west-2b", "aws.us-west.us-west-2c"];
 

@@ -12,7 +12,7 @@ namespace BrightDb.Benchmarks;
 /// nodes so that the faulty node is the least loaded one: every repeat's first open goes to it and must fail over.
 /// The node is restored after each repeat.
 /// </summary>
-internal static class FailoverHarness
+static class FailoverHarness
 {
     internal static async Task<int> RunAsync(string[] args)
     {

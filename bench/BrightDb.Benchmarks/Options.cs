@@ -3,7 +3,7 @@ using System.Globalization;
 namespace BrightDb.Benchmarks;
 
 /// <summary><c>--name value</c> pairs of the harness sub-commands.</summary>
-internal sealed class Options(string[] args)
+sealed class Options(string[] args)
 {
     internal string? Get(string name)
     {

@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace BrightDb.Benchmarks;
 
-internal static class Stats
+static class Stats
 {
     internal static double Median(IReadOnlyList<double> values)
     {

@@ -4,7 +4,7 @@ namespace BrightDb.Benchmarks;
 /// Dedicated threads that run the same piece of work together, started and joined with a barrier, so that an
 /// invocation of a multi-threaded benchmark pays no thread creation and allocates nothing.
 /// </summary>
-internal sealed class WorkerGang : IDisposable
+sealed class WorkerGang : IDisposable
 {
     readonly Thread[] _threads;
     readonly Barrier _barrier;

@@ -5,7 +5,7 @@ using Spectre.Console;
 namespace BmDevCtl;
 
 /// <summary>The bm-dev-ctl command line: parses, dispatches and maps outcomes to exit codes.</summary>
-internal static class Cli
+static class Cli
 {
     /// <summary>Runs one invocation. Usage errors exit 2, failures 1, success 0.</summary>
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
@@ -46,7 +46,7 @@ internal static class Cli
         }
     }
 
-    private static IAnsiConsole CreateConsole(TextWriter output)
+    static IAnsiConsole CreateConsole(TextWriter output)
     {
         var redirected = !ReferenceEquals(output, Console.Out) || Console.IsOutputRedirected;
         var console = AnsiConsole.Create(new AnsiConsoleSettings
@@ -64,7 +64,7 @@ internal static class Cli
         return console;
     }
 
-    private static RootCommand Build(CliContext context)
+    static RootCommand Build(CliContext context)
     {
         var baseDir = new Option<string?>("--base_dir")
         {

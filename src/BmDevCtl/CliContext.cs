@@ -4,7 +4,7 @@ using Spectre.Console;
 namespace BmDevCtl;
 
 /// <summary>Where a command writes and which cluster it works on.</summary>
-internal sealed class CliContext(IAnsiConsole console, TextWriter error)
+sealed class CliContext(IAnsiConsole console, TextWriter error)
 {
     public IAnsiConsole Console { get; } = console;
 

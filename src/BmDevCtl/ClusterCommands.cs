@@ -6,10 +6,10 @@ using Spectre.Console;
 namespace BmDevCtl;
 
 /// <summary>Commands acting on the whole cluster.</summary>
-internal static class ClusterCommands
+static class ClusterCommands
 {
     /// <summary>yb-ctl's placement when none is given.</summary>
-    private const string DefaultPlacement = "cloud1.datacenter1.rack1";
+    const string DefaultPlacement = "cloud1.datacenter1.rack1";
 
     public static Command Create(CliContext context, Option<string?> baseDir)
     {
@@ -153,7 +153,7 @@ internal static class ClusterCommands
     }
 
     /// <summary>A command that shows a view of the cluster and changes nothing.</summary>
-    private static Command View(string name, string description, CliContext context, Option<string?> baseDir,
+    static Command View(string name, string description, CliContext context, Option<string?> baseDir,
         Func<IAnsiConsole, LocalCluster, CancellationToken, Task> show)
     {
         var command = new Command(name, description);

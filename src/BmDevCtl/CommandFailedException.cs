@@ -1,4 +1,4 @@
 namespace BmDevCtl;
 
 /// <summary>The command cannot be carried out as asked (no cluster, no such node, a cluster already exists, …).</summary>
-internal sealed class CommandFailedException(string message) : Exception(message);
+sealed class CommandFailedException(string message) : Exception(message);

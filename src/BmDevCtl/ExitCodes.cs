@@ -1,7 +1,7 @@
 namespace BmDevCtl;
 
 /// <summary>Exit codes: 0 success, 1 failure, 2 usage error (common CLI practice).</summary>
-internal static class ExitCodes
+static class ExitCodes
 {
     public const int Success = 0;
     public const int Failure = 1;

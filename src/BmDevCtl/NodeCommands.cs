@@ -5,10 +5,10 @@ using Spectre.Console;
 namespace BmDevCtl;
 
 /// <summary>Commands acting on one node of the cluster.</summary>
-internal static class NodeCommands
+static class NodeCommands
 {
     /// <summary>The commands that take one node index and run one cluster operation on it, in the order <c>--help</c> lists them.</summary>
-    private static readonly (string Name, string Description, Func<LocalCluster, int, CancellationToken, Task> Operation, string PastTense)[] OnOneNode =
+    static readonly (string Name, string Description, Func<LocalCluster, int, CancellationToken, Task> Operation, string PastTense)[] OnOneNode =
     [
         ("remove_node", "Take a node out of the membership, stop it and delete its data.", (c, i, ct) => c.RemoveNodeAsync(i, ct), "removed"),
         ("stop_node", "Stop a node cleanly; the membership (yb_servers) drops it.", (c, i, ct) => c.StopNodeAsync(i, ct), "stopped"),
@@ -55,7 +55,7 @@ internal static class NodeCommands
     }
 
     /// <summary>A command taking one node index and running one cluster operation on it.</summary>
-    private static Command Simple(string name, string description, CliContext context, Option<string?> baseDir,
+    static Command Simple(string name, string description, CliContext context, Option<string?> baseDir,
         Func<LocalCluster, int, CancellationToken, Task> operation, string pastTense)
     {
         var index = new Argument<int>("node_index") { Description = "The node's index (1 for the first node)." };

@@ -5,7 +5,7 @@ using BrightDb.LocalCluster;
 namespace BmDevCtl;
 
 /// <summary>Starts <c>bm-dev-ctl rpcz-serve</c> detached (own session, output to a log) so it outlives the CLI.</summary>
-internal static class RpczLauncher
+static class RpczLauncher
 {
     public static async Task StartAsync(LocalCluster cluster, CancellationToken ct)
     {
@@ -49,7 +49,7 @@ internal static class RpczLauncher
     }
 
     /// <summary>How to run this CLI again: its apphost when present, otherwise <c>dotnet bm-dev-ctl.dll</c>.</summary>
-    private static IReadOnlyList<string> SelfCommand()
+    static IReadOnlyList<string> SelfCommand()
     {
         var dll = typeof(RpczLauncher).Assembly.Location;
         var apphost = Path.Combine(Path.GetDirectoryName(dll)!, "bm-dev-ctl");
@@ -62,7 +62,7 @@ internal static class RpczLauncher
         return Path.GetFileNameWithoutExtension(process) == "dotnet" ? [process, dll] : ["dotnet", dll];
     }
 
-    private static async Task<bool> AcceptsAsync(string host, int port, CancellationToken ct)
+    static async Task<bool> AcceptsAsync(string host, int port, CancellationToken ct)
     {
         using var client = new TcpClient();
         try

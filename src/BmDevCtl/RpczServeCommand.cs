@@ -8,7 +8,7 @@ namespace BmDevCtl;
 /// The hidden <c>rpcz-serve</c> command: the detached process that serves every node's rpcz page for a CLI cluster. It
 /// follows the state file (nodes added or removed) and exits when the cluster is destroyed or on SIGTERM.
 /// </summary>
-internal static class RpczServeCommand
+static class RpczServeCommand
 {
     public const string Name = "rpcz-serve";
 

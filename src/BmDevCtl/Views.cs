@@ -5,7 +5,7 @@ using Spectre.Console;
 namespace BmDevCtl;
 
 /// <summary>The tables the CLI prints.</summary>
-internal static class Views
+static class Views
 {
     public static string NodeTypeText(NodeType type) => type == NodeType.Primary ? "primary" : "read_replica";
 
@@ -64,18 +64,18 @@ internal static class Views
         console.WriteLine($"({rows.Count.ToString(CultureInfo.InvariantCulture)} rows)");
     }
 
-    private static string Cell(string? value) => value is null ? "NULL" : Markup.Escape(value);
+    static string Cell(string? value) => value is null ? "NULL" : Markup.Escape(value);
 
-    private static string Cell(long? value) => value?.ToString(CultureInfo.InvariantCulture) ?? "NULL";
+    static string Cell(long? value) => value?.ToString(CultureInfo.InvariantCulture) ?? "NULL";
 
-    private static string Behavior(LocalCluster cluster) => cluster.YbServersBehavior == YbServersBehavior.Normal
+    static string Behavior(LocalCluster cluster) => cluster.YbServersBehavior == YbServersBehavior.Normal
         ? "normal"
         : cluster.YbServersBehavior == YbServersBehavior.Fail ? "failing (injected)"
         : cluster.YbServersBehavior == YbServersBehavior.Missing ? "missing (injected)"
         : "slow (injected)";
 
     /// <summary>The recorded state, checked against the processes: a server that died on its own shows as such.</summary>
-    private static string StateText(LocalNode node)
+    static string StateText(LocalNode node)
     {
         var state = node.State.ToString().ToLowerInvariant();
         var alive = node.PostmasterProcessId is not null;
@@ -89,7 +89,7 @@ internal static class Views
     }
 
     /// <summary>Per node, so one node that does not answer does not hide the others.</summary>
-    private static async Task<Dictionary<int, string>> CountsAsync(LocalCluster cluster, CancellationToken ct)
+    static async Task<Dictionary<int, string>> CountsAsync(LocalCluster cluster, CancellationToken ct)
     {
         var running = cluster.Nodes.Where(n => n.State == NodeState.Running).ToList();
         var counts = await Task.WhenAll(running.Select(async n =>

@@ -9,7 +9,7 @@ namespace BrightDb.LocalCluster;
 /// </summary>
 public static class DetachedRpcz
 {
-    private const string LogFileName = "rpcz.log";
+    const string LogFileName = "rpcz.log";
 
     /// <summary>The log the detached rpcz server writes in a cluster's base directory.</summary>
     /// <param name="baseDirectory">The cluster's base directory.</param>
@@ -66,7 +66,7 @@ public static class DetachedRpcz
                 Native.Signal(pid, Native.SIGKILL);
             }
 
-            await Task.Delay(20);
+            await Task.Delay(20).ConfigureAwait(false);
         }
     }
 }

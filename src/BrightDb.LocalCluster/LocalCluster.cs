@@ -13,12 +13,12 @@ namespace BrightDb.LocalCluster;
 /// </remarks>
 public sealed class LocalCluster : IAsyncDisposable, IDisposable
 {
-    private readonly OperationGate _gate = new();
-    private readonly ClusterStore _store;
-    private readonly ServerControl _servers;
-    private AddressBlockLease? _lease;
-    private RpczServer? _rpcz;
-    private bool _destroysOnDispose;
+    readonly OperationGate _gate = new();
+    readonly ClusterStore _store;
+    readonly ServerControl _servers;
+    AddressBlockLease? _lease;
+    RpczServer? _rpcz;
+    bool _destroysOnDispose;
 
     internal LocalCluster(ClusterStore store, ServerControl servers, AddressBlockLease lease, bool destroysOnDispose)
     {
@@ -59,7 +59,7 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
     public static async Task<LocalCluster> StartAsync(LocalClusterOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return await ClusterLauncher.StartAsync(options, cancellationToken);
+        return await ClusterLauncher.StartAsync(options, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Creates and starts a cluster of primary nodes, one per placement, on a free address block.</summary>
@@ -150,9 +150,9 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
     public async Task<LocalNode> AddNodeAsync(NodeSpec spec, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        using var _ = await _gate.EnterAsync(ct);
+        using var _ = await _gate.EnterAsync(ct).ConfigureAwait(false);
         var node = _store.NewNode(_store.NextIndex(), spec);
-        await NodeTransitions.Add.ApplyAsync(node, _store, _servers, ct);
+        await NodeTransitions.Add.ApplyAsync(node, _store, _servers, ct).ConfigureAwait(false);
         _rpcz?.Sync(Nodes);
         return node;
     }
@@ -166,7 +166,7 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
     {
         ThrowIfDestroyed();
         var running = Nodes.Where(n => n.State == NodeState.Running).ToList();
-        var counts = await Task.WhenAll(running.Select(n => AdminSql.CountClientConnectionsAsync(n, ServerSetup.User, applicationName, ct)));
+        var counts = await Task.WhenAll(running.Select(n => AdminSql.CountClientConnectionsAsync(n, ServerSetup.User, applicationName, ct))).ConfigureAwait(false);
         return running.Zip(counts).ToDictionary(p => p.First.Index, p => p.Second);
     }
 
@@ -193,7 +193,7 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
     public async Task SetYbServersBehaviorAsync(YbServersBehavior behavior, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(behavior);
-        using var _ = await _gate.EnterAsync(ct);
+        using var _ = await _gate.EnterAsync(ct).ConfigureAwait(false);
         _store.SetBehavior(behavior);
     }
 
@@ -204,7 +204,7 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
     /// <returns>A task completing when the change is visible.</returns>
     public async Task SetYbServersOverrideAsync(IReadOnlyList<YbServersRow>? rows, CancellationToken ct = default)
     {
-        using var _ = await _gate.EnterAsync(ct);
+        using var _ = await _gate.EnterAsync(ct).ConfigureAwait(false);
         _store.SetOverride(rows);
     }
 
@@ -216,14 +216,14 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
     public async Task SetUserPasswordAsync(int nodeIndex, string password, CancellationToken ct = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(password);
-        using var _ = await _gate.EnterAsync(ct);
+        using var _ = await _gate.EnterAsync(ct).ConfigureAwait(false);
         var node = _store.ExistingNode(nodeIndex);
         if (node.State != NodeState.Running)
         {
             throw new InvalidOperationException($"Node {nodeIndex} is {node.State.ToString().ToLowerInvariant()}: start it before changing a password.");
         }
 
-        await AdminSql.SetPasswordAsync(node, password, ct);
+        await AdminSql.SetPasswordAsync(node, password, ct).ConfigureAwait(false);
     }
 
     /// <summary>The rpcz JSON document of a node (what <c>http://host:8100/rpcz</c> serves).</summary>
@@ -231,7 +231,7 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
     /// <param name="ct">Cancels the query.</param>
     /// <returns>The JSON text.</returns>
     public async Task<string> GetRpczJsonAsync(int nodeIndex, CancellationToken ct = default) =>
-        RpczServer.Render(await AdminSql.ClientBackendsAsync(Node(nodeIndex), ct));
+        RpczServer.Render(await AdminSql.ClientBackendsAsync(Node(nodeIndex), ct).ConfigureAwait(false));
 
     /// <summary>Lets the servers outlive this object: disposing it will no longer destroy the cluster (see
     /// <see cref="TryAttach"/>).</summary>
@@ -242,12 +242,12 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
     /// <returns>A task completing when nothing of the cluster is left.</returns>
     public async ValueTask DestroyAsync() => await _gate.CloseAsync(async () =>
     {
-        await StopRpczAsync();
-        await DetachedRpcz.StopAsync(BaseDirectory);
-        await _servers.StopAllAsync(Nodes);
+        await StopRpczAsync().ConfigureAwait(false);
+        await DetachedRpcz.StopAsync(BaseDirectory).ConfigureAwait(false);
+        await _servers.StopAllAsync(Nodes).ConfigureAwait(false);
         _store.DeleteFiles();
         ReleaseLease();
-    });
+    }).ConfigureAwait(false);
 
     /// <summary>Destroys the cluster if this object created it; an attached cluster is only released.</summary>
     /// <returns>A task completing when done.</returns>
@@ -255,11 +255,11 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
     {
         if (_destroysOnDispose)
         {
-            await DestroyAsync();
+            await DestroyAsync().ConfigureAwait(false);
             return;
         }
 
-        await StopRpczAsync();
+        await StopRpczAsync().ConfigureAwait(false);
         ReleaseLease();
     }
 
@@ -274,27 +274,27 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Runs one node operation of <see cref="NodeTransitions"/> on a node that was not removed.</summary>
-    private async Task TransitionAsync(NodeTransition transition, int index, CancellationToken ct)
+    async Task TransitionAsync(NodeTransition transition, int index, CancellationToken ct)
     {
-        using var _ = await _gate.EnterAsync(ct);
-        await transition.ApplyAsync(_store.ExistingNode(index), _store, _servers, ct);
+        using var _ = await _gate.EnterAsync(ct).ConfigureAwait(false);
+        await transition.ApplyAsync(_store.ExistingNode(index), _store, _servers, ct).ConfigureAwait(false);
         _rpcz?.Sync(Nodes);
     }
 
-    private async Task StopRpczAsync()
+    async Task StopRpczAsync()
     {
         if (_rpcz is not null)
         {
-            await _rpcz.DisposeAsync();
+            await _rpcz.DisposeAsync().ConfigureAwait(false);
             _rpcz = null;
         }
     }
 
-    private void ReleaseLease()
+    void ReleaseLease()
     {
         _lease?.Dispose();
         _lease = null;
     }
 
-    private void ThrowIfDestroyed() => ObjectDisposedException.ThrowIf(_gate.Closed, this);
+    void ThrowIfDestroyed() => ObjectDisposedException.ThrowIf(_gate.Closed, this);
 }

@@ -15,9 +15,9 @@ namespace BrightDb.LocalCluster;
 /// </summary>
 public sealed class RpczServer : IAsyncDisposable
 {
-    private readonly Dictionary<int, Listener> _listeners = [];
-    private readonly Lock _gate = new();
-    private readonly CancellationTokenSource _stopping = new();
+    readonly Dictionary<int, Listener> _listeners = [];
+    readonly Lock _gate = new();
+    readonly CancellationTokenSource _stopping = new();
 
     /// <summary>Opens listeners for new nodes and closes those of removed nodes.</summary>
     /// <param name="nodes">The cluster's nodes (removed ones included); every node not removed gets a listener.</param>
@@ -91,14 +91,14 @@ public sealed class RpczServer : IAsyncDisposable
         return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
     }
 
-    private static async Task AcceptLoopAsync(Listener listener, CancellationToken stopping)
+    static async Task AcceptLoopAsync(Listener listener, CancellationToken stopping)
     {
         while (!stopping.IsCancellationRequested && !listener.Stopped.IsCancellationRequested)
         {
             TcpClient client;
             try
             {
-                client = await listener.Tcp.AcceptTcpClientAsync(listener.Stopped.Token);
+                client = await listener.Tcp.AcceptTcpClientAsync(listener.Stopped.Token).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
             {
@@ -109,7 +109,7 @@ public sealed class RpczServer : IAsyncDisposable
         }
     }
 
-    private static async Task ServeAsync(TcpClient client, LocalNode node, CancellationToken stopping)
+    static async Task ServeAsync(TcpClient client, LocalNode node, CancellationToken stopping)
     {
         using var _ = client;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
@@ -117,11 +117,11 @@ public sealed class RpczServer : IAsyncDisposable
         try
         {
             var stream = client.GetStream();
-            var path = await ReadRequestPathAsync(stream, timeout.Token);
+            var path = await ReadRequestPathAsync(stream, timeout.Token).ConfigureAwait(false);
             var (status, contentType, body) = path switch
             {
                 null => (400, "text/plain", "bad request\n"),
-                "/rpcz" => await RpczAsync(node, timeout.Token),
+                "/rpcz" => await RpczAsync(node, timeout.Token).ConfigureAwait(false),
                 "/" => (200, "text/plain", $"BrightDB local cluster node {node.Index} ({node.Address}). See /rpcz.\n"),
                 _ => (404, "text/plain", "not found\n"),
             };
@@ -129,8 +129,8 @@ public sealed class RpczServer : IAsyncDisposable
             var head = Encoding.ASCII.GetBytes(
                 $"HTTP/1.1 {status.ToString(CultureInfo.InvariantCulture)} {Reason(status)}\r\nContent-Type: {contentType}; charset=utf-8\r\n" +
                 $"Content-Length: {payload.Length.ToString(CultureInfo.InvariantCulture)}\r\nConnection: close\r\n\r\n");
-            await stream.WriteAsync(head, timeout.Token);
-            await stream.WriteAsync(payload, timeout.Token);
+            await stream.WriteAsync(head, timeout.Token).ConfigureAwait(false);
+            await stream.WriteAsync(payload, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException)
         {
@@ -138,11 +138,11 @@ public sealed class RpczServer : IAsyncDisposable
         }
     }
 
-    private static async Task<(int, string, string)> RpczAsync(LocalNode node, CancellationToken cancellationToken)
+    static async Task<(int, string, string)> RpczAsync(LocalNode node, CancellationToken cancellationToken)
     {
         try
         {
-            return (200, "application/json", Render(await AdminSql.ClientBackendsAsync(node, cancellationToken)));
+            return (200, "application/json", Render(await AdminSql.ClientBackendsAsync(node, cancellationToken).ConfigureAwait(false)));
         }
         catch (Exception ex) when (ex is Npgsql.NpgsqlException or TimeoutException or IOException)
         {
@@ -151,13 +151,13 @@ public sealed class RpczServer : IAsyncDisposable
         }
     }
 
-    private static async Task<string?> ReadRequestPathAsync(NetworkStream stream, CancellationToken cancellationToken)
+    static async Task<string?> ReadRequestPathAsync(NetworkStream stream, CancellationToken cancellationToken)
     {
         var buffer = new byte[8192];
         var length = 0;
         while (length < buffer.Length)
         {
-            var read = await stream.ReadAsync(buffer.AsMemory(length), cancellationToken);
+            var read = await stream.ReadAsync(buffer.AsMemory(length), cancellationToken).ConfigureAwait(false);
             if (read == 0)
             {
                 break;
@@ -181,7 +181,7 @@ public sealed class RpczServer : IAsyncDisposable
         return query >= 0 ? target[..query] : target;
     }
 
-    private static string Reason(int status) => status switch
+    static string Reason(int status) => status switch
     {
         200 => "OK",
         400 => "Bad Request",
@@ -200,20 +200,20 @@ public sealed class RpczServer : IAsyncDisposable
             _listeners.Clear();
         }
 
-        await _stopping.CancelAsync();
+        await _stopping.CancelAsync().ConfigureAwait(false);
         foreach (var listener in listeners)
         {
             listener.Stop();
             if (listener.Loop is { } loop)
             {
-                await loop;
+                await loop.ConfigureAwait(false);
             }
         }
 
         _stopping.Dispose();
     }
 
-    private sealed class Listener(TcpListener tcp, LocalNode node)
+    sealed class Listener(TcpListener tcp, LocalNode node)
     {
         public TcpListener Tcp { get; } = tcp;
 

@@ -40,22 +40,22 @@ public abstract record YbServersBehavior
         _ => Normal,
     };
 
-    private sealed record NormalBehavior : YbServersBehavior
+    sealed record NormalBehavior : YbServersBehavior
     {
         internal override string WireName => "normal";
     }
 
-    private sealed record FailBehavior : YbServersBehavior
+    sealed record FailBehavior : YbServersBehavior
     {
         internal override string WireName => "fail";
     }
 
-    private sealed record MissingBehavior : YbServersBehavior
+    sealed record MissingBehavior : YbServersBehavior
     {
         internal override string WireName => "missing";
     }
 
-    private sealed record SlowBehavior(TimeSpan SleepFor) : YbServersBehavior
+    sealed record SlowBehavior(TimeSpan SleepFor) : YbServersBehavior
     {
         internal override string WireName => "slow";
 

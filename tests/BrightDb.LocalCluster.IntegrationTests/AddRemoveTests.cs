@@ -11,7 +11,7 @@ public sealed class TwoNodeFixture : ClusterFixture
 /// <summary>Adding and removing nodes: indexes, membership, data.</summary>
 public sealed class AddRemoveTests(TwoNodeFixture fixture) : IClassFixture<TwoNodeFixture>
 {
-    private LocalCluster Cluster => fixture.Cluster;
+    LocalCluster Cluster => fixture.Cluster;
 
     [Fact]
     public async Task Added_nodes_join_the_membership_and_removed_ones_leave_it_for_good()

@@ -8,7 +8,7 @@ namespace BrightDb.LocalCluster.IntegrationTests;
 /// <summary>bm-dev-ctl run in-process: exit codes 0/1/2, messages, and that bad input changes nothing.</summary>
 public sealed class CliBadInputTests
 {
-    private readonly string _baseDir = Path.Combine(Path.GetTempPath(), $"cli-bad-{Guid.NewGuid():N}");
+    readonly string _baseDir = Path.Combine(Path.GetTempPath(), $"cli-bad-{Guid.NewGuid():N}");
 
     [Theory]
     [InlineData("Unrecognized command or argument 'bogus'", "bogus")]
@@ -84,10 +84,10 @@ public sealed class CliBadInputTests
 /// <summary>The whole CLI on one cluster of its own (an address block held by this class, a private base directory).</summary>
 public sealed class CliClusterTests : IAsyncLifetime
 {
-    private readonly string _baseDir = Path.Combine(Path.GetTempPath(), $"cli-{Guid.NewGuid():N}");
-    private AddressBlockLease? _lease;
+    readonly string _baseDir = Path.Combine(Path.GetTempPath(), $"cli-{Guid.NewGuid():N}");
+    AddressBlockLease? _lease;
 
-    private int Block => _lease!.Block;
+    int Block => _lease!.Block;
 
     public async Task InitializeAsync() => _lease = await AddressBlockLease.AcquireAsync(2521, 8100, singleAddress: false, CancellationToken.None);
 
@@ -206,18 +206,18 @@ public sealed class CliClusterTests : IAsyncLifetime
         Assert.Equal(1, (await RunAsync("status")).Code);
     }
 
-    private async Task StepAsync(NodeState expected, int node, params string[] args)
+    async Task StepAsync(NodeState expected, int node, params string[] args)
     {
         var result = await RunAsync(args);
         Assert.True(result.Code == 0, $"{string.Join(' ', args)} exited {result.Code}: {result.Error}");
         Assert.Equal(expected, LocalCluster.TryAttach(_baseDir)!.Node(node).State);
     }
 
-    private Task<(int Code, string Output, string Error)> RunAsync(params string[] args) =>
+    Task<(int Code, string Output, string Error)> RunAsync(params string[] args) =>
         CliRun.RunAsync([.. args, "--base_dir", _baseDir, .. args[0] == "create" ? new[] { "--address_block", Block.ToString(CultureInfo.InvariantCulture) } : []]);
 }
 
-internal static class CliRun
+static class CliRun
 {
     public static async Task<(int Code, string Output, string Error)> RunAsync(params string[] args)
     {

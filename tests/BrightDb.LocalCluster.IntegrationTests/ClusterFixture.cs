@@ -5,7 +5,7 @@ namespace BrightDb.LocalCluster.IntegrationTests;
 /// <summary>A cluster per test class: started before the class's first test, destroyed after its last.</summary>
 public abstract class ClusterFixture : IAsyncLifetime
 {
-    private LocalCluster? _cluster;
+    LocalCluster? _cluster;
 
     public LocalCluster Cluster => _cluster ?? throw new InvalidOperationException("The cluster is not started.");
 
@@ -32,7 +32,7 @@ public sealed class ThreeNodeFixture : ClusterFixture
 }
 
 /// <summary>Helpers shared by the tests.</summary>
-internal static class Db
+static class Db
 {
     public static readonly string[] SeedPlacements = ["aws.us-west.us-west-2a", "aws.us-west.us-west-2a", "aws.us-west.us-west-2b"];
 

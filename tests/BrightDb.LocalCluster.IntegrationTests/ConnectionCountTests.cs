@@ -5,7 +5,7 @@ namespace BrightDb.LocalCluster.IntegrationTests;
 /// <summary>Connection counts as the servers see them, and a per-node password change.</summary>
 public sealed class ConnectionCountTests(ThreeNodeFixture fixture) : IClassFixture<ThreeNodeFixture>
 {
-    private LocalCluster Cluster => fixture.Cluster;
+    LocalCluster Cluster => fixture.Cluster;
 
     [Fact]
     public async Task Counts_client_backends_of_bigmath_per_node_filtered_by_application_name()

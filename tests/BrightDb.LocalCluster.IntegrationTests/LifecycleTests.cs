@@ -8,7 +8,7 @@ namespace BrightDb.LocalCluster.IntegrationTests;
 /// <summary>Creating and destroying clusters: options, failures that leave nothing behind, attach, in-process rpcz.</summary>
 public sealed class LifecycleTests
 {
-    private static readonly NodeSpec West = new(Placement.Parse("aws.us-west.us-west-2a"));
+    static readonly NodeSpec West = new(Placement.Parse("aws.us-west.us-west-2a"));
 
     [Fact]
     public async Task Concurrent_clusters_get_distinct_address_blocks_and_separate_memberships()

@@ -6,7 +6,7 @@ namespace BrightDb.LocalCluster.IntegrationTests;
 /// <summary>yb_servers() on the tutorial's cluster, and how stop, start and kill change (or do not change) the membership.</summary>
 public sealed class MembershipTests(ThreeNodeFixture fixture) : IClassFixture<ThreeNodeFixture>
 {
-    private LocalCluster Cluster => fixture.Cluster;
+    LocalCluster Cluster => fixture.Cluster;
 
     [Fact]
     public async Task Yb_servers_has_exactly_the_yugabyte_columns_and_the_placements()
@@ -119,7 +119,7 @@ public sealed class MembershipTests(ThreeNodeFixture fixture) : IClassFixture<Th
         Assert.Equal(1, await Db.ScalarAsync<int>(Cluster.ConnectionString(1), "select 1"));
     }
 
-    private async Task AssertRefusedAsync(int index)
+    async Task AssertRefusedAsync(int index)
     {
         await using var connection = Db.Connection(Cluster.ConnectionString(index));
         var error = await Assert.ThrowsAsync<NpgsqlException>(() => connection.OpenAsync());

@@ -7,7 +7,7 @@ namespace BrightDb.LocalCluster.IntegrationTests;
 /// <summary>A paused node is a hung node: the kernel accepts TCP connections, the server never answers.</summary>
 public sealed class PauseTests(TwoNodeFixture fixture) : IClassFixture<TwoNodeFixture>
 {
-    private LocalCluster Cluster => fixture.Cluster;
+    LocalCluster Cluster => fixture.Cluster;
 
     [Fact]
     public async Task A_paused_node_accepts_tcp_never_answers_and_works_again_after_resume()
@@ -43,7 +43,7 @@ public sealed class PauseTests(TwoNodeFixture fixture) : IClassFixture<TwoNodeFi
     }
 
     /// <summary>Connects with a raw socket and sends an SSLRequest: a live server replies 'S' or 'N' immediately.</summary>
-    private static async Task<bool> AnswersSslRequestAsync(LocalNode node, TimeSpan wait)
+    static async Task<bool> AnswersSslRequestAsync(LocalNode node, TimeSpan wait)
     {
         using var client = new TcpClient();
         using var connectTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));

@@ -6,7 +6,7 @@ namespace BrightDb.LocalCluster.IntegrationTests;
 /// <summary>Discovery fault injection: every node, every database, at once.</summary>
 public sealed class YbServersBehaviorTests(TwoNodeFixture fixture) : IClassFixture<TwoNodeFixture>, IAsyncLifetime
 {
-    private LocalCluster Cluster => fixture.Cluster;
+    LocalCluster Cluster => fixture.Cluster;
 
     public Task InitializeAsync() => Task.CompletedTask;
 

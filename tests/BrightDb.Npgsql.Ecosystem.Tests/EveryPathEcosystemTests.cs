@@ -28,7 +28,7 @@ public sealed class NodeTwoKilledClusterFixture : IAsyncLifetime
 /// <summary>A context with no model: the tests only run raw SQL through it.</summary>
 public sealed class EveryPathContext(DbContextOptions<EveryPathContext> options) : DbContext(options);
 
-internal static class EveryPathEcosystem
+static class EveryPathEcosystem
 {
     /// <summary>Fails unless a <c>SELECT 1</c> returned exactly one row holding 1.</summary>
     public static void AssertOne(List<int> rows)

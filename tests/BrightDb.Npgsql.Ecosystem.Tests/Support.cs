@@ -33,7 +33,7 @@ public sealed class ClusterCollection : ICollectionFixture<SeedClusterFixture>
     public const string Name = "seed cluster";
 }
 
-internal static class Ecosystem
+static class Ecosystem
 {
     /// <remarks>
     /// The machine these tests run on may be loaded (2 cores shared with other builds): a generous hedge delay keeps a
@@ -69,10 +69,10 @@ internal static class Ecosystem
 }
 
 /// <summary>One log entry as a provider saw it.</summary>
-internal sealed record LogEntry(string Category, LogLevel Level, EventId EventId, string Message, Exception? Exception, string State);
+sealed record LogEntry(string Category, LogLevel Level, EventId EventId, string Message, Exception? Exception, string State);
 
 /// <summary>An <see cref="ILoggerProvider"/> that keeps every entry, at every level.</summary>
-internal sealed class CapturingLoggerProvider : ILoggerProvider
+sealed class CapturingLoggerProvider : ILoggerProvider
 {
     readonly ConcurrentQueue<LogEntry> _entries = new();
 
@@ -102,13 +102,13 @@ internal sealed class CapturingLoggerProvider : ILoggerProvider
 }
 
 /// <summary>One measurement of an instrument, with its tags.</summary>
-internal sealed record MetricRecord(string Meter, string Instrument, double Value, IReadOnlyDictionary<string, object?> Tags)
+sealed record MetricRecord(string Meter, string Instrument, double Value, IReadOnlyDictionary<string, object?> Tags)
 {
     public string? Tag(string name) => Tags.TryGetValue(name, out var v) ? Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture) : null;
 }
 
 /// <summary>An in-memory collector of the measurements of some meters, through <see cref="MeterListener"/>.</summary>
-internal sealed class MetricCollector : IDisposable
+sealed class MetricCollector : IDisposable
 {
     readonly MeterListener _listener = new();
     readonly ConcurrentQueue<MetricRecord> _records = new();

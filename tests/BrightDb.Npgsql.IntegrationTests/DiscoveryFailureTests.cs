@@ -261,7 +261,7 @@ public sealed class PlainPostgresDiscoveryTests(ITestOutputHelper output) : IAsy
 }
 
 /// <summary>What a data source on servers without <c>yb_servers()</c> must do, for both ways of getting there.</summary>
-internal static class ListedHostsOnly
+static class ListedHostsOnly
 {
     internal static async Task AssertAsync(
         LocalCluster.LocalCluster cluster, BrightDbDataSource ds, LogRecorder logs, string app, LocalNode first, LocalNode second, LocalNode unlisted)

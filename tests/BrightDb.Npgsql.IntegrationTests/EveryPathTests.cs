@@ -14,7 +14,7 @@ namespace BrightDb.Npgsql.IntegrationTests;
 /// <c>Open[Async]</c>, the <see cref="DbDataSource"/> base class, pooled and unpooled) meets the same balancing and
 /// failover: a server that cannot serve is never handed out, and the driver's map says what the servers say.
 /// </summary>
-internal static class EveryPath
+static class EveryPath
 {
     internal const string Zone2a = "aws.us-west.us-west-2a";
     internal const string Zone2b = "aws.us-west.us-west-2b";
@@ -153,7 +153,7 @@ internal static class EveryPath
 }
 
 /// <summary>Collects every unmet requirement of a test, so that one failure reports them all.</summary>
-internal sealed class Verdict
+sealed class Verdict
 {
     readonly List<string> _problems = [];
 

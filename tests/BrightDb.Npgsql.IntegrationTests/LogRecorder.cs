@@ -11,7 +11,7 @@ namespace BrightDb.Npgsql.IntegrationTests;
 /// A logger factory and provider that records every entry of every level (the driver's and Npgsql's, which the data
 /// source hands the same factory), with its formatted message, its structured values and its exception.
 /// </summary>
-internal sealed class LogRecorder(ITestOutputHelper? output = null) : ILoggerFactory, ILoggerProvider
+sealed class LogRecorder(ITestOutputHelper? output = null) : ILoggerFactory, ILoggerProvider
 {
     readonly ConcurrentQueue<RecordedLog> _entries = new();
     readonly ITestOutputHelper? _output = output;
@@ -64,7 +64,7 @@ internal sealed class LogRecorder(ITestOutputHelper? output = null) : ILoggerFac
 }
 
 /// <summary>One recorded log entry.</summary>
-internal sealed record RecordedLog(
+sealed record RecordedLog(
     string Category, LogLevel Level, EventId EventId, string Message, IReadOnlyDictionary<string, string?> Values, Exception? Exception)
 {
     /// <summary>Everything the entry would show anywhere: its message, its structured values and its exception with inner ones.</summary>
@@ -78,7 +78,7 @@ internal sealed record RecordedLog(
 }
 
 /// <summary>Small helpers shared by the topology, discovery, listed-host, bad-row and authentication tests.</summary>
-internal static class ClusterWaits
+static class ClusterWaits
 {
     /// <summary>Polls <paramref name="condition"/> until it holds; fails after <paramref name="seconds"/> with <paramref name="what"/>.</summary>
     public static async Task UntilAsync(Func<Task<bool>> condition, string what, double seconds = 20)

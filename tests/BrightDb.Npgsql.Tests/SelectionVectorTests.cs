@@ -112,10 +112,10 @@ public class SelectionVectorTests
 }
 
 /// <summary>A file of vectors showing one rule of server selection.</summary>
-internal sealed record VectorFile(string Rule, IReadOnlyList<Vector> Vectors);
+sealed record VectorFile(string Rule, IReadOnlyList<Vector> Vectors);
 
 /// <summary>One choice of a server: settings, servers and what may be chosen.</summary>
-internal sealed record Vector(
+sealed record Vector(
     string Name,
     string Description,
     IReadOnlyDictionary<string, string> Settings,
@@ -147,7 +147,7 @@ internal sealed record Vector(
 /// A server: its placement and node type as <c>yb_servers()</c> reports them, the connections this data source has open
 /// on it (<see cref="InUse"/>) and opens in progress that chose it (<see cref="Opening"/>), and how it is marked down.
 /// </summary>
-internal sealed record VectorServer(
+sealed record VectorServer(
     string Host,
     string? Cloud = null,
     string? Region = null,
@@ -206,7 +206,7 @@ internal sealed record VectorServer(
 /// The outcome: a server of <see cref="AnyOf"/> chosen as <see cref="Kind"/> (every one of them, over many choices, when
 /// several tie), or <see cref="NoServer"/>, with the plan's reason when it has no candidate at all.
 /// </summary>
-internal sealed record Expectation(IReadOnlyList<string>? AnyOf = null, string? Kind = null, bool NoServer = false, string? EmptyReason = null);
+sealed record Expectation(IReadOnlyList<string>? AnyOf = null, string? Kind = null, bool NoServer = false, string? EmptyReason = null);
 
 /// <summary>A theory whose data rows the data source may mark as known failures: those are reported as skipped, with the reason.</summary>
 [XunitTestCaseDiscoverer("BrightDb.Npgsql.Tests.VectorTheoryDiscoverer", "BrightDb.Npgsql.Tests")]

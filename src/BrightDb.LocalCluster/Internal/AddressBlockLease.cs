@@ -7,13 +7,13 @@ namespace BrightDb.LocalCluster.Internal;
 /// flock) so parallel test classes and processes never pick the same block. The file names the claimant's base directory, so
 /// a cluster left behind by a crashed process can be cleaned up by the next claimant.
 /// </summary>
-internal sealed class AddressBlockLease : IDisposable
+sealed class AddressBlockLease : IDisposable
 {
-    private const int FirstBlock = 10;
-    private const int LastBlock = 250;
-    private FileStream? _lock;
+    const int FirstBlock = 10;
+    const int LastBlock = 250;
+    FileStream? _lock;
 
-    private AddressBlockLease(int block, FileStream? lockFile)
+    AddressBlockLease(int block, FileStream? lockFile)
     {
         Block = block;
         _lock = lockFile;
@@ -43,7 +43,7 @@ internal sealed class AddressBlockLease : IDisposable
             var lease = new AddressBlockLease(block, stream);
             try
             {
-                await lease.ReapLeftoverAsync(cancellationToken);
+                await lease.ReapLeftoverAsync(cancellationToken).ConfigureAwait(false);
                 var plan = new AddressPlan(block, singleAddress, port, rpczPort);
                 if (AddressPlan.CanBind(plan.Host(1), plan.SqlPort(1)) && AddressPlan.CanBind(plan.Host(1), plan.HttpPort(1)))
                 {
@@ -77,7 +77,7 @@ internal sealed class AddressBlockLease : IDisposable
     }
 
     /// <summary>The previous holder died (its flock is gone) but its servers may still run: destroy what it left.</summary>
-    private async Task ReapLeftoverAsync(CancellationToken cancellationToken)
+    async Task ReapLeftoverAsync(CancellationToken cancellationToken)
     {
         if (_lock is null || _lock.Length == 0)
         {
@@ -86,11 +86,11 @@ internal sealed class AddressBlockLease : IDisposable
 
         var buffer = new byte[_lock.Length];
         _lock.Position = 0;
-        await _lock.ReadExactlyAsync(buffer, cancellationToken);
+        await _lock.ReadExactlyAsync(buffer, cancellationToken).ConfigureAwait(false);
         var previous = System.Text.Encoding.UTF8.GetString(buffer);
         if (LocalCluster.TryAttach(previous) is { } leftover)
         {
-            await leftover.DestroyAsync();
+            await leftover.DestroyAsync().ConfigureAwait(false);
         }
 
         _lock.SetLength(0);

@@ -5,12 +5,12 @@ using System.Net.Sockets;
 namespace BrightDb.LocalCluster.Internal;
 
 /// <summary>Where node i listens: 127.0.&lt;block&gt;.i on the SQL port, or one address with consecutive ports.</summary>
-internal sealed record AddressPlan(int Block, bool SingleAddress, int Port, int RpczPort)
+sealed record AddressPlan(int Block, bool SingleAddress, int Port, int RpczPort)
 {
     public const int MaxNodes = 254;
 
     /// <summary>Ports are spread per block in single-address mode on 127.0.0.1 so automatic blocks never collide.</summary>
-    private const int PortsPerBlock = 40;
+    const int PortsPerBlock = 40;
 
     public string Host(int index) => SingleAddress
         ? (LoopbackAliasesWork && Block != 0 ? $"127.0.{Block.ToString(CultureInfo.InvariantCulture)}.1" : "127.0.0.1")
@@ -21,7 +21,7 @@ internal sealed record AddressPlan(int Block, bool SingleAddress, int Port, int 
     public int HttpPort(int index) => SingleAddress ? FirstPort(RpczPort, 40000) + index - 1 : RpczPort;
 
     /// <summary>On 127.0.0.1 an automatic block gets its own port range; the CLI's block 0 keeps the ports asked for.</summary>
-    private int FirstPort(int requested, int rangeStart) =>
+    int FirstPort(int requested, int rangeStart) =>
         Block == 0 || LoopbackAliasesWork ? requested : rangeStart + (Block * PortsPerBlock);
 
     public static void CheckIndex(int index)

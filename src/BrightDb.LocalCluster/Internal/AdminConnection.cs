@@ -6,7 +6,7 @@ namespace BrightDb.LocalCluster.Internal;
 /// How the tool connects to a server as its own superuser: the one place that sets the user, password, database and GSS
 /// setting of a superuser connection. Callers add pooling, timeouts and the application name.
 /// </summary>
-internal static class AdminConnection
+static class AdminConnection
 {
     /// <summary>A superuser connection to <paramref name="host"/> (an address, or a socket folder while the template is built).</summary>
     public static NpgsqlConnectionStringBuilder Builder(string host, int port, string database = ServerSetup.Database) => new()

@@ -10,7 +10,7 @@ namespace BrightDb.LocalCluster.Internal;
 /// Nodes are stopped and killed under the pool's feet, so the cluster clears a node's pool when it stops it
 /// (<see cref="Forget"/>), and a query that meets a broken pooled connection clears the pool and retries once.
 /// </remarks>
-internal static class AdminSql
+static class AdminSql
 {
     public static string ConnectionString(LocalNode node, int timeoutSeconds = 15)
     {
@@ -37,8 +37,9 @@ internal static class AdminSql
     public static Task ExecuteAsync(LocalNode node, string sql, CancellationToken cancellationToken) =>
         WithConnectionAsync(node, 15, async connection =>
         {
-            await using var command = new NpgsqlCommand(sql, connection);
-            return await command.ExecuteNonQueryAsync(cancellationToken);
+            var command = new NpgsqlCommand(sql, connection);
+            await using var commandScope = command.ConfigureAwait(false);
+            return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }, cancellationToken);
 
     /// <summary>ALTER ROLE takes no parameters: the password is quoted as a literal (standard_conforming_strings is on).</summary>
@@ -48,23 +49,24 @@ internal static class AdminSql
     public static Task<int> CountClientConnectionsAsync(LocalNode node, string user, string? applicationName, CancellationToken cancellationToken) =>
         WithConnectionAsync(node, 15, async connection =>
         {
-            await using var command = new NpgsqlCommand(
+            var command = new NpgsqlCommand(
                 """
                 SELECT count(*)::int FROM pg_catalog.pg_stat_activity
                 WHERE backend_type = 'client backend' AND usename = @user AND pid <> pg_catalog.pg_backend_pid()
                   AND (@app IS NULL OR application_name = @app)
                 """,
                 connection);
+            await using var commandScope = command.ConfigureAwait(false);
             command.Parameters.Add(new NpgsqlParameter("user", NpgsqlDbType.Text) { Value = user });
             command.Parameters.Add(new NpgsqlParameter("app", NpgsqlDbType.Text) { Value = (object?)applicationName ?? DBNull.Value });
-            return (int)(await command.ExecuteScalarAsync(cancellationToken))!;
+            return (int)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
         }, cancellationToken);
 
     /// <summary>The node's client backends as rpcz lists them, leaving out the tool's own connections.</summary>
     public static Task<IReadOnlyList<RpczConnection>> ClientBackendsAsync(LocalNode node, CancellationToken cancellationToken) =>
         WithConnectionAsync<IReadOnlyList<RpczConnection>>(node, 10, async connection =>
         {
-            await using var command = new NpgsqlCommand(
+            var command = new NpgsqlCommand(
                 $"""
                 SELECT backend_type, datname, usename, host(client_addr), client_port, application_name, state, query
                 FROM pg_catalog.pg_stat_activity
@@ -73,9 +75,11 @@ internal static class AdminSql
                 ORDER BY backend_start, pid
                 """,
                 connection);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            await using var commandScope = command.ConfigureAwait(false);
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
             var rows = new List<RpczConnection>();
-            while (await reader.ReadAsync(cancellationToken))
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 string? Text(int i) => reader.IsDBNull(i) ? null : reader.GetString(i);
                 rows.Add(new RpczConnection(
@@ -85,15 +89,16 @@ internal static class AdminSql
             return rows;
         }, cancellationToken);
 
-    private static async Task<T> WithConnectionAsync<T>(LocalNode node, int timeoutSeconds, Func<NpgsqlConnection, Task<T>> work, CancellationToken cancellationToken)
+    static async Task<T> WithConnectionAsync<T>(LocalNode node, int timeoutSeconds, Func<NpgsqlConnection, Task<T>> work, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {
-            await using var connection = new NpgsqlConnection(ConnectionString(node, timeoutSeconds));
+            var connection = new NpgsqlConnection(ConnectionString(node, timeoutSeconds));
+            await using var connectionScope = connection.ConfigureAwait(false);
             try
             {
-                await connection.OpenAsync(cancellationToken);
-                return await work(connection);
+                await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+                return await work(connection).ConfigureAwait(false);
             }
             catch (NpgsqlException ex) when (attempt == 1 && IsBrokenConnection(ex))
             {
@@ -104,7 +109,7 @@ internal static class AdminSql
     }
 
     /// <summary>The connection broke (server restarted, killed or shutting down); other server errors and timeouts are not retried.</summary>
-    private static bool IsBrokenConnection(NpgsqlException ex) => ex switch
+    static bool IsBrokenConnection(NpgsqlException ex) => ex switch
     {
         PostgresException server => server.SqlState is "57P01" or "57P02" or "57P03",
         _ => ex.InnerException is IOException or SocketException or EndOfStreamException,

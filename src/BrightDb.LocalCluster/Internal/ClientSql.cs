@@ -3,7 +3,7 @@ using Npgsql;
 namespace BrightDb.LocalCluster.Internal;
 
 /// <summary>The SQL the tool runs as the client user bigmath, the way a driver would, to show what a driver sees.</summary>
-internal static class ClientSql
+static class ClientSql
 {
     /// <summary>The connection string of user bigmath to a node.</summary>
     public static string ConnectionString(LocalNode node, string password) => new NpgsqlConnectionStringBuilder
@@ -19,12 +19,15 @@ internal static class ClientSql
     public static async Task<IReadOnlyList<YbServersRow>> QueryYbServersAsync(string connectionString, CancellationToken ct)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, Timeout = 15, GssEncryptionMode = GssEncryptionMode.Disable };
-        await using var connection = new NpgsqlConnection(builder.ConnectionString);
-        await connection.OpenAsync(ct);
-        await using var command = new NpgsqlCommand("select * from yb_servers()", connection);
-        await using var reader = await command.ExecuteReaderAsync(ct);
+        var connection = new NpgsqlConnection(builder.ConnectionString);
+        await using var connectionScope = connection.ConfigureAwait(false);
+        await connection.OpenAsync(ct).ConfigureAwait(false);
+        var command = new NpgsqlCommand("select * from yb_servers()", connection);
+        await using var commandScope = command.ConfigureAwait(false);
+        var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await using var readerScope = reader.ConfigureAwait(false);
         var rows = new List<YbServersRow>();
-        while (await reader.ReadAsync(ct))
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
         {
             string? Text(string column) => reader[column] as string;
             long? Number(string column) => reader[column] is long value ? value : null;

@@ -4,7 +4,7 @@ namespace BrightDb.LocalCluster.Internal;
 /// Where a cluster's files go and how they are removed: a fresh base directory, or the one asked for, which must not hold
 /// another cluster and must be reachable by the account that runs the servers; and best-effort deletion during cleanup.
 /// </summary>
-internal static class ClusterDirectories
+static class ClusterDirectories
 {
     /// <summary>Creates or checks the base directory; <c>Owns</c> says whether destroy may delete all of it.</summary>
     /// <exception cref="LocalClusterException">The directory holds a cluster, is a file, or cannot be reached by the servers.</exception>

@@ -6,16 +6,16 @@ namespace BrightDb.LocalCluster.Internal;
 /// fails half-way leaves nothing behind: what started is stopped, what was created is deleted, the block is released.
 /// <see cref="TryAttach"/> makes an object for an existing cluster from its state file.
 /// </summary>
-internal static class ClusterLauncher
+static class ClusterLauncher
 {
     public static async Task<LocalCluster> StartAsync(LocalClusterOptions options, CancellationToken cancellationToken)
     {
         Validate(options);
-        var pg = await PostgresInstallation.FindAsync(options.PostgresBinDirectory, cancellationToken);
+        var pg = await PostgresInstallation.FindAsync(options.PostgresBinDirectory, cancellationToken).ConfigureAwait(false);
         var singleAddress = options.SingleAddress || !AddressPlan.LoopbackAliasesWork;
         var lease = options.AddressBlock is { } block
             ? AddressBlockLease.Fixed(block)
-            : await AddressBlockLease.AcquireAsync(options.Port, options.RpczPort, singleAddress, cancellationToken);
+            : await AddressBlockLease.AcquireAsync(options.Port, options.RpczPort, singleAddress, cancellationToken).ConfigureAwait(false);
         LocalCluster? cluster = null;
         string? createdBaseDirectory = null;
         try
@@ -33,7 +33,7 @@ internal static class ClusterLauncher
             var (baseDirectory, owns) = ClusterDirectories.Prepare(options.BaseDirectory, pg.Account);
             createdBaseDirectory = owns ? baseDirectory : null;
             lease.Record(baseDirectory);
-            var template = await TemplateDataDirectory.EnsureAsync(pg, options.WithYbServers, cancellationToken);
+            var template = await TemplateDataDirectory.EnsureAsync(pg, options.WithYbServers, cancellationToken).ConfigureAwait(false);
             var store = ClusterStore.Create(baseDirectory,
                 new ClusterSettings(Guid.NewGuid().ToString("N"), plan, options.Password, owns, options.WithYbServers, pg.BinDirectory));
             var servers = new ServerControl(store, options.StartTimeout, pg, options.ExtraNodeConfiguration);
@@ -41,11 +41,11 @@ internal static class ClusterLauncher
             List<LocalNode> nodes = [.. options.Nodes.Select((spec, i) => store.NewNode(i + 1, spec))];
             store.Record(nodes, NodeState.Stopped, isMember: false);
             var starts = nodes.Select(n => servers.CreateAndStartAsync(pg, template, n, cancellationToken)).ToList();
-            await WhenAllOrAggregate(starts, "The cluster did not start");
+            await WhenAllOrAggregate(starts, "The cluster did not start").ConfigureAwait(false);
             store.Record(nodes, NodeState.Running, isMember: true);
             if (options.Password != ServerSetup.DefaultPassword)
             {
-                await Task.WhenAll(nodes.Select(n => AdminSql.SetPasswordAsync(n, options.Password, cancellationToken)));
+                await Task.WhenAll(nodes.Select(n => AdminSql.SetPasswordAsync(n, options.Password, cancellationToken))).ConfigureAwait(false);
             }
 
             if (options.StartRpcz)
@@ -59,7 +59,7 @@ internal static class ClusterLauncher
         {
             if (cluster is not null)
             {
-                await cluster.DestroyAsync();
+                await cluster.DestroyAsync().ConfigureAwait(false);
             }
             else
             {
@@ -85,7 +85,7 @@ internal static class ClusterLauncher
                 AddressBlockLease.Fixed(store.Settings.Plan.Block), destroysOnDispose: false);
     }
 
-    private static void Validate(LocalClusterOptions options)
+    static void Validate(LocalClusterOptions options)
     {
         if (options.Nodes is null || options.Nodes.Count == 0)
         {
@@ -118,11 +118,11 @@ internal static class ClusterLauncher
         }
     }
 
-    private static async Task WhenAllOrAggregate(IReadOnlyList<Task> tasks, string message)
+    static async Task WhenAllOrAggregate(IReadOnlyList<Task> tasks, string message)
     {
         try
         {
-            await Task.WhenAll(tasks);
+            await Task.WhenAll(tasks).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

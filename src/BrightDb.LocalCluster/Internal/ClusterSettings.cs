@@ -7,5 +7,5 @@ namespace BrightDb.LocalCluster.Internal;
 /// <param name="OwnsBaseDirectory">Whether destroy deletes the whole base directory (the cluster created it) or only its own files in it.</param>
 /// <param name="WithYbServers">Whether its servers have <c>yb_servers()</c>.</param>
 /// <param name="BinDirectory">The PostgreSQL binaries it runs.</param>
-internal sealed record ClusterSettings(
+sealed record ClusterSettings(
     string UniverseUuid, AddressPlan Plan, string Password, bool OwnsBaseDirectory, bool WithYbServers, string BinDirectory);

@@ -1,7 +1,7 @@
 namespace BrightDb.LocalCluster.Internal;
 
 /// <summary>What a cluster is, persisted in its base directory so separate CLI invocations work on the same cluster.</summary>
-internal sealed record ClusterStateRecord
+sealed record ClusterStateRecord
 {
     public const int CurrentVersion = 1;
 

@@ -9,7 +9,7 @@ namespace BrightDb.LocalCluster.Internal;
 /// change goes through one place that applies it and then atomically rewrites the membership file every node's
 /// <c>yb_servers()</c> reads, then the state file (<c>cluster.json</c>) that separate CLI invocations attach to.
 /// </summary>
-internal sealed class ClusterStore(string baseDirectory, ClusterSettings settings, YbServersBehavior behavior, List<YbServersRow>? overrideRows)
+sealed class ClusterStore(string baseDirectory, ClusterSettings settings, YbServersBehavior behavior, List<YbServersRow>? overrideRows)
 {
     public const string StateFileName = "cluster.json";
 
@@ -18,20 +18,20 @@ internal sealed class ClusterStore(string baseDirectory, ClusterSettings setting
     /// <summary>Written by a detached rpcz server process; destroy terminates that process.</summary>
     public const string RpczPidFileName = "rpcz.pid";
 
-    private static readonly JsonSerializerOptions StateJson = new(JsonSerializerDefaults.Web)
+    static readonly JsonSerializerOptions StateJson = new(JsonSerializerDefaults.Web)
     {
         WriteIndented = true,
         Converters = { new JsonStringEnumConverter() },
     };
 
-    private static readonly JsonSerializerOptions MembershipJson = new()
+    static readonly JsonSerializerOptions MembershipJson = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
     };
 
-    private readonly Lock _lock = new();
-    private readonly List<LocalNode> _nodes = [];
-    private List<YbServersRow>? _override = overrideRows;
+    readonly Lock _lock = new();
+    readonly List<LocalNode> _nodes = [];
+    List<YbServersRow>? _override = overrideRows;
 
     public string BaseDirectory { get; } = baseDirectory;
 
@@ -180,9 +180,9 @@ internal sealed class ClusterStore(string baseDirectory, ClusterSettings setting
         }
     }
 
-    private string NodeDirectory(int index) => Path.Combine(BaseDirectory, $"node-{index.ToString(CultureInfo.InvariantCulture)}");
+    string NodeDirectory(int index) => Path.Combine(BaseDirectory, $"node-{index.ToString(CultureInfo.InvariantCulture)}");
 
-    private void Change(Action apply)
+    void Change(Action apply)
     {
         apply();
         Save();
@@ -192,7 +192,7 @@ internal sealed class ClusterStore(string baseDirectory, ClusterSettings setting
     /// Writes the membership file (what yb_servers() returns), then the state file. Each is written to a temporary file and
     /// renamed over the old one, so a reader sees either the old or the new content, never a mix.
     /// </summary>
-    private void Save()
+    void Save()
     {
         var nodes = Nodes;
         var rows = _override ?? [.. nodes.Where(n => n.IsMember && n.State != NodeState.Removed).Select(n => new YbServersRow(
@@ -220,7 +220,7 @@ internal sealed class ClusterStore(string baseDirectory, ClusterSettings setting
         WriteAtomically(Path.Combine(BaseDirectory, StateFileName), JsonSerializer.SerializeToUtf8Bytes(state, StateJson));
     }
 
-    private static void WriteAtomically(string path, byte[] content)
+    static void WriteAtomically(string path, byte[] content)
     {
         var temp = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
         File.WriteAllBytes(temp, content);

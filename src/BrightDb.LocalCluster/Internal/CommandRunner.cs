@@ -4,7 +4,7 @@ using System.Text;
 namespace BrightDb.LocalCluster.Internal;
 
 /// <summary>Runs a short-lived command and captures its output.</summary>
-internal static class CommandRunner
+static class CommandRunner
 {
     public sealed record Result(int ExitCode, string Output)
     {
@@ -46,7 +46,7 @@ internal static class CommandRunner
         process.BeginErrorReadLine();
         try
         {
-            await process.WaitForExitAsync(cancellationToken);
+            await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

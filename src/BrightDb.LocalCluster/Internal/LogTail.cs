@@ -1,7 +1,7 @@
 namespace BrightDb.LocalCluster.Internal;
 
 /// <summary>The end of a server log, to put in an exception message.</summary>
-internal static class LogTail
+static class LogTail
 {
     public static string Read(string path, int lines = 30)
     {

@@ -1,7 +1,7 @@
 namespace BrightDb.LocalCluster.Internal;
 
 /// <summary>How a node operation changes whether <c>yb_servers()</c> lists the node.</summary>
-internal enum MembershipChange
+enum MembershipChange
 {
     /// <summary>The membership keeps or leaves out the node as before (a crashed or hung server stays listed for a while).</summary>
     Keep,

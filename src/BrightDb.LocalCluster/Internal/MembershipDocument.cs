@@ -1,4 +1,4 @@
 namespace BrightDb.LocalCluster.Internal;
 
 /// <summary>The membership file every node's <c>yb_servers()</c> reads: the discovery behaviour and the rows to return.</summary>
-internal sealed record MembershipDocument(string Behavior, long DelayMs, IReadOnlyList<YbServersRow> Rows);
+sealed record MembershipDocument(string Behavior, long DelayMs, IReadOnlyList<YbServersRow> Rows);

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace BrightDb.LocalCluster.Internal;
 
 /// <summary>The few libc calls .NET has no API for: signals other than SIGKILL, ownership, System V shared memory.</summary>
-internal static partial class Native
+static partial class Native
 {
     public const int SIGKILL = 9;
     public const int SIGTERM = 15;
@@ -11,7 +11,7 @@ internal static partial class Native
     public const int SIGQUIT = 3;
     public const int SIGCONT = 18;
     public const int SIGSTOP = 19;
-    private const int IPC_RMID = 0;
+    const int IPC_RMID = 0;
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int KillNative(int pid, int signal);

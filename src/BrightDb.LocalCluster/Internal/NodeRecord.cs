@@ -1,7 +1,7 @@
 namespace BrightDb.LocalCluster.Internal;
 
 /// <summary>One node as the state file records it.</summary>
-internal sealed record NodeRecord(
+sealed record NodeRecord(
     int Index,
     string Host,
     int Port,

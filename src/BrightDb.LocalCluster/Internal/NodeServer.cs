@@ -3,9 +3,9 @@ using System.Globalization;
 namespace BrightDb.LocalCluster.Internal;
 
 /// <summary>Controls one node's postmaster: start through pg_ctl, everything else with signals we send ourselves.</summary>
-internal static class NodeServer
+static class NodeServer
 {
-    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(30);
+    static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>Copies the template into the node's directory and writes the node's own settings.</summary>
     public static async Task CreateAsync(PostgresInstallation pg, string templateData, LocalNode node, string membershipFile, string? extraConfiguration,
@@ -13,7 +13,7 @@ internal static class NodeServer
     {
         Directory.CreateDirectory(node.Directory);
         pg.Account.Own(node.Directory);
-        var copy = await CommandRunner.RunAsync("cp", ["-a", templateData, node.DataDirectory], cancellationToken);
+        var copy = await CommandRunner.RunAsync("cp", ["-a", templateData, node.DataDirectory], cancellationToken).ConfigureAwait(false);
         if (!copy.Succeeded)
         {
             throw new LocalClusterException($"Copying the template data directory for node {node.Index} failed:\n{copy.Output}");
@@ -27,7 +27,7 @@ internal static class NodeServer
             cluster_name = 'bigmath-node-{node.Index.ToString(CultureInfo.InvariantCulture)}'
             {extraConfiguration}
 
-            """, cancellationToken);
+            """, cancellationToken).ConfigureAwait(false);
         pg.Account.Own(config);
         File.CreateSymbolicLink(Path.Combine(node.DataDirectory, ServerSetup.MembershipLinkName), membershipFile);
     }
@@ -42,11 +42,11 @@ internal static class NodeServer
 
         RemoveStaleLockFile(node);
         var seconds = Math.Max(1, (int)Math.Ceiling(timeout.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-        var result = await pg.RunToolAsync("pg_ctl", ["start", "-w", "-t", seconds, "-D", node.DataDirectory, "-l", node.LogFile], cancellationToken);
+        var result = await pg.RunToolAsync("pg_ctl", ["start", "-w", "-t", seconds, "-D", node.DataDirectory, "-l", node.LogFile], cancellationToken).ConfigureAwait(false);
         if (!result.Succeeded)
         {
             // pg_ctl may give up while the postmaster still starts: leave nothing running behind a failure.
-            await KillAsync(node, CancellationToken.None);
+            await KillAsync(node, CancellationToken.None).ConfigureAwait(false);
             throw new LocalClusterException(
                 $"Node {node.Index} ({node.Address}) did not start (pg_ctl exit {result.ExitCode}).\n{result.Output.Trim()}\n{LogTail.Read(node.LogFile)}");
         }
@@ -69,11 +69,11 @@ internal static class NodeServer
         {
             if (DateTime.UtcNow > deadline)
             {
-                await KillAsync(node, cancellationToken);
+                await KillAsync(node, cancellationToken).ConfigureAwait(false);
                 return;
             }
 
-            await Task.Delay(20, cancellationToken);
+            await Task.Delay(20, cancellationToken).ConfigureAwait(false);
         }
 
         RemoveStaleLockFile(node);
@@ -105,7 +105,7 @@ internal static class NodeServer
                 throw new LocalClusterException($"Node {node.Index}: processes of pid {pid} survived SIGKILL.");
             }
 
-            await Task.Delay(10, cancellationToken);
+            await Task.Delay(10, cancellationToken).ConfigureAwait(false);
         }
 
         RemoveStaleLockFile(node);
@@ -131,7 +131,7 @@ internal static class NodeServer
         }
     }
 
-    private static void Resume(int pid)
+    static void Resume(int pid)
     {
         foreach (var child in Descendants(pid))
         {
@@ -150,7 +150,7 @@ internal static class NodeServer
             : null;
     }
 
-    private static List<int> Descendants(int pid)
+    static List<int> Descendants(int pid)
     {
         var all = new List<int>();
         var queue = new Queue<int>([pid]);
@@ -166,7 +166,7 @@ internal static class NodeServer
         return all;
     }
 
-    private static string[]? ReadLockFile(LocalNode node)
+    static string[]? ReadLockFile(LocalNode node)
     {
         try
         {
@@ -186,7 +186,7 @@ internal static class NodeServer
     /// After a crash postmaster.pid stays behind; a zombie postmaster would make PostgreSQL believe it still runs. Its System V
     /// segment is removed too so repeated kills do not pile segments up.
     /// </summary>
-    private static void RemoveStaleLockFile(LocalNode node)
+    static void RemoveStaleLockFile(LocalNode node)
     {
         var lines = ReadLockFile(node);
         if (lines is null)

@@ -12,7 +12,7 @@ namespace BrightDb.LocalCluster.Internal;
 /// <param name="Membership">How the operation changes the membership.</param>
 /// <param name="Act">What it does to the server.</param>
 /// <param name="To">The state it leaves the node in.</param>
-internal sealed record NodeTransition(
+sealed record NodeTransition(
     IReadOnlyList<NodeState> From,
     IReadOnlyList<NodeState> Done,
     Func<int, string, string>? Refusal,
@@ -40,7 +40,7 @@ internal sealed record NodeTransition(
             store.Record([node], node.State, isMember: false);
         }
 
-        await Act(servers, node, ct);
+        await Act(servers, node, ct).ConfigureAwait(false);
         store.Record([node], To, Membership switch
         {
             MembershipChange.JoinAfter => true,

@@ -5,7 +5,7 @@ namespace BrightDb.LocalCluster.Internal;
 /// before touching its server; start and add put it in once it accepts connections; kill and pause leave it listed, as a
 /// real cluster keeps listing a crashed or hung server for a while. Add acts on a new node, not yet listed and stopped.
 /// </summary>
-internal static class NodeTransitions
+static class NodeTransitions
 {
     public static NodeTransition Stop { get; } = new(
         From: [NodeState.Running, NodeState.Killed, NodeState.Paused], Done: [NodeState.Stopped], Refusal: null,

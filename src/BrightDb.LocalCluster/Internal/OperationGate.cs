@@ -4,9 +4,9 @@ namespace BrightDb.LocalCluster.Internal;
 /// Serialises the operations on one cluster object, one at a time, and refuses them once the cluster is destroyed (closing
 /// happens once, under the same gate).
 /// </summary>
-internal sealed class OperationGate
+sealed class OperationGate
 {
-    private readonly SemaphoreSlim _semaphore = new(1, 1);
+    readonly SemaphoreSlim _semaphore = new(1, 1);
 
     /// <summary>Whether the cluster was destroyed.</summary>
     public bool Closed { get; private set; }
@@ -15,7 +15,7 @@ internal sealed class OperationGate
     /// <exception cref="ObjectDisposedException">The cluster was destroyed.</exception>
     public async Task<Releaser> EnterAsync(CancellationToken ct)
     {
-        await _semaphore.WaitAsync(ct);
+        await _semaphore.WaitAsync(ct).ConfigureAwait(false);
         if (Closed)
         {
             _semaphore.Release();
@@ -28,7 +28,7 @@ internal sealed class OperationGate
     /// <summary>Runs <paramref name="teardown"/> the first time only, after the operations before it, and refuses every later operation.</summary>
     public async Task CloseAsync(Func<Task> teardown)
     {
-        await _semaphore.WaitAsync();
+        await _semaphore.WaitAsync().ConfigureAwait(false);
         try
         {
             if (Closed)
@@ -37,7 +37,7 @@ internal sealed class OperationGate
             }
 
             Closed = true;
-            await teardown();
+            await teardown().ConfigureAwait(false);
         }
         finally
         {

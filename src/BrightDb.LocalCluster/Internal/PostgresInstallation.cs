@@ -5,12 +5,12 @@ using System.Text.RegularExpressions;
 namespace BrightDb.LocalCluster.Internal;
 
 /// <summary>The PostgreSQL server binaries to use and the account that runs them.</summary>
-internal sealed partial class PostgresInstallation
+sealed partial class PostgresInstallation
 {
-    private const int MinimumMajorVersion = 12;
-    private static readonly ConcurrentDictionary<string, Task<PostgresInstallation>> Cache = new(StringComparer.Ordinal);
+    const int MinimumMajorVersion = 12;
+    static readonly ConcurrentDictionary<string, Task<PostgresInstallation>> Cache = new(StringComparer.Ordinal);
 
-    private PostgresInstallation(string binDirectory, int majorVersion, string versionText, ServerAccount account)
+    PostgresInstallation(string binDirectory, int majorVersion, string versionText, ServerAccount account)
     {
         BinDirectory = binDirectory;
         MajorVersion = majorVersion;
@@ -43,7 +43,7 @@ internal sealed partial class PostgresInstallation
         var task = Cache.GetOrAdd(directory, d => LoadAsync(d, CancellationToken.None));
         try
         {
-            return await task.WaitAsync(cancellationToken);
+            return await task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception) when (task.IsFaulted)
         {
@@ -53,7 +53,7 @@ internal sealed partial class PostgresInstallation
         }
     }
 
-    private static string FindNewestBinDirectory()
+    static string FindNewestBinDirectory()
     {
         var candidates = new List<(int Version, string Dir)>();
         foreach (var root in new[] { "/usr/lib/postgresql", "/usr/local/lib/postgresql" })
@@ -89,10 +89,10 @@ internal sealed partial class PostgresInstallation
         throw new PostgresNotFoundException("PostgreSQL server binaries (initdb, pg_ctl, postgres; version 12 or later) were not found in /usr/lib/postgresql/*/bin or on PATH.");
     }
 
-    private static bool HasServerTools(string dir) =>
+    static bool HasServerTools(string dir) =>
         File.Exists(Path.Combine(dir, "postgres")) && File.Exists(Path.Combine(dir, "initdb")) && File.Exists(Path.Combine(dir, "pg_ctl"));
 
-    private static async Task<PostgresInstallation> LoadAsync(string binDirectory, CancellationToken cancellationToken)
+    static async Task<PostgresInstallation> LoadAsync(string binDirectory, CancellationToken cancellationToken)
     {
         if (!HasServerTools(binDirectory))
         {
@@ -100,7 +100,7 @@ internal sealed partial class PostgresInstallation
         }
 
         var account = ServerAccount.Resolve();
-        var version = await CommandRunner.RunAsync(Path.Combine(binDirectory, "postgres"), ["--version"], cancellationToken);
+        var version = await CommandRunner.RunAsync(Path.Combine(binDirectory, "postgres"), ["--version"], cancellationToken).ConfigureAwait(false);
         var match = VersionPattern().Match(version.Output);
         if (!version.Succeeded || !match.Success)
         {

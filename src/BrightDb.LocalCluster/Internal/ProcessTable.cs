@@ -3,7 +3,7 @@ using System.Globalization;
 namespace BrightDb.LocalCluster.Internal;
 
 /// <summary>Reads /proc: whether a process really lives (a zombie does not) and which processes are its children.</summary>
-internal static class ProcessTable
+static class ProcessTable
 {
     /// <summary>The process state letter (R, S, T, Z, …) or null when the process does not exist.</summary>
     public static char? State(int pid)
@@ -38,7 +38,7 @@ internal static class ProcessTable
         return children;
     }
 
-    private static (char State, int ParentPid)? ReadStat(int pid)
+    static (char State, int ParentPid)? ReadStat(int pid)
     {
         string text;
         try

@@ -1,5 +1,5 @@
 namespace BrightDb.LocalCluster.Internal;
 
 /// <summary>One client connection as rpcz reports it.</summary>
-internal sealed record RpczConnection(
+sealed record RpczConnection(
     string BackendType, string? DbName, string? User, string? Host, int? Port, string? ApplicationName, string? BackendStatus, string? Query);

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace BrightDb.LocalCluster.Internal;
 
 /// <summary>The unprivileged account the servers run as: PostgreSQL refuses to run as root.</summary>
-internal sealed record ServerAccount(string UserName, int Uid, int Gid, bool RunAsRoot)
+sealed record ServerAccount(string UserName, int Uid, int Gid, bool RunAsRoot)
 {
     public static ServerAccount Resolve()
     {

@@ -1,7 +1,7 @@
 namespace BrightDb.LocalCluster.Internal;
 
 /// <summary>The fixed configuration and SQL baked into the template data directory.</summary>
-internal static class ServerSetup
+static class ServerSetup
 {
     /// <summary>The tool's own superuser; every connection the tool opens sets <see cref="ToolApplicationName"/>.</summary>
     public const string AdminUser = "bigmath_admin";

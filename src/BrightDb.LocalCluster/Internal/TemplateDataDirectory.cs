@@ -8,9 +8,9 @@ namespace BrightDb.LocalCluster.Internal;
 /// One initialised and configured data directory per PostgreSQL build and setup, cached under the temp folder: copying it
 /// is far faster than running initdb for every node.
 /// </summary>
-internal static class TemplateDataDirectory
+static class TemplateDataDirectory
 {
-    private const string FormatVersion = "3";
+    const string FormatVersion = "3";
 
     /// <summary>Returns the path of the template's data directory, building it once (under a machine-wide lock).</summary>
     public static async Task<string> EnsureAsync(PostgresInstallation pg, bool withYbServers, CancellationToken cancellationToken)
@@ -24,7 +24,9 @@ internal static class TemplateDataDirectory
             return data;
         }
 
-        await using var gate = await ToolPaths.LockAsync(Path.Combine(root, name + ".lock"), TimeSpan.FromMinutes(3), cancellationToken);
+        var gate = await ToolPaths.LockAsync(Path.Combine(root, name + ".lock"), TimeSpan.FromMinutes(3), cancellationToken).ConfigureAwait(false);
+
+        await using var gateScope = gate.ConfigureAwait(false);
         if (Directory.Exists(data))
         {
             return data;
@@ -34,7 +36,7 @@ internal static class TemplateDataDirectory
         var work = Path.Combine(root, $"build-{Guid.NewGuid().ToString("N")[..12]}");
         try
         {
-            await BuildAsync(pg, withYbServers, work, cancellationToken);
+            await BuildAsync(pg, withYbServers, work, cancellationToken).ConfigureAwait(false);
             Directory.Move(work, finalDir);
         }
         finally
@@ -48,7 +50,7 @@ internal static class TemplateDataDirectory
         return data;
     }
 
-    private static string Hash(PostgresInstallation pg, bool withYbServers)
+    static string Hash(PostgresInstallation pg, bool withYbServers)
     {
         var postgres = new FileInfo(pg.Tool("postgres"));
         var key = string.Join('\n', FormatVersion, pg.BinDirectory, pg.VersionText, postgres.Length, postgres.LastWriteTimeUtc.Ticks,
@@ -57,7 +59,7 @@ internal static class TemplateDataDirectory
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..16];
     }
 
-    private static async Task BuildAsync(PostgresInstallation pg, bool withYbServers, string work, CancellationToken cancellationToken)
+    static async Task BuildAsync(PostgresInstallation pg, bool withYbServers, string work, CancellationToken cancellationToken)
     {
         ToolPaths.EnsureShared(work);
         pg.Account.Own(work);
@@ -67,7 +69,7 @@ internal static class TemplateDataDirectory
         var log = Path.Combine(work, "setup.log");
         Directory.CreateDirectory(socketDir);
         pg.Account.Own(socketDir);
-        await File.WriteAllTextAsync(passwordFile, ServerSetup.AdminPassword + "\n", cancellationToken);
+        await File.WriteAllTextAsync(passwordFile, ServerSetup.AdminPassword + "\n", cancellationToken).ConfigureAwait(false);
         pg.Account.Own(passwordFile);
 
         List<string> initdbArgs = ["-D", data, "-U", ServerSetup.AdminUser, "--pwfile", passwordFile, "--auth", "scram-sha-256",
@@ -78,20 +80,20 @@ internal static class TemplateDataDirectory
             initdbArgs.AddRange(["--wal-segsize", "1"]);
         }
 
-        var initdb = await pg.RunToolAsync("initdb", initdbArgs, cancellationToken);
+        var initdb = await pg.RunToolAsync("initdb", initdbArgs, cancellationToken).ConfigureAwait(false);
         if (!initdb.Succeeded)
         {
             throw new LocalClusterException($"initdb failed (exit {initdb.ExitCode}):\n{initdb.Output}");
         }
 
         File.Delete(passwordFile);
-        await File.AppendAllTextAsync(Path.Combine(data, "postgresql.conf"), ServerSetup.BaseConfig + "\n", cancellationToken);
-        await File.WriteAllTextAsync(Path.Combine(data, "pg_hba.conf"), ServerSetup.HbaConfig + "\n", cancellationToken);
+        await File.AppendAllTextAsync(Path.Combine(data, "postgresql.conf"), ServerSetup.BaseConfig + "\n", cancellationToken).ConfigureAwait(false);
+        await File.WriteAllTextAsync(Path.Combine(data, "pg_hba.conf"), ServerSetup.HbaConfig + "\n", cancellationToken).ConfigureAwait(false);
         var nodeConfig = Path.Combine(data, ServerSetup.NodeConfigName);
-        await File.WriteAllTextAsync(nodeConfig, $"port = 5432\nunix_socket_directories = '{socketDir}'\n", cancellationToken);
+        await File.WriteAllTextAsync(nodeConfig, $"port = 5432\nunix_socket_directories = '{socketDir}'\n", cancellationToken).ConfigureAwait(false);
         pg.Account.Own(nodeConfig);
 
-        var start = await pg.RunToolAsync("pg_ctl", ["start", "-w", "-t", "60", "-D", data, "-l", log], cancellationToken);
+        var start = await pg.RunToolAsync("pg_ctl", ["start", "-w", "-t", "60", "-D", data, "-l", log], cancellationToken).ConfigureAwait(false);
         if (!start.Succeeded)
         {
             throw new LocalClusterException($"The template server did not start:\n{start.Output}\n{LogTail.Read(log)}");
@@ -99,11 +101,11 @@ internal static class TemplateDataDirectory
 
         try
         {
-            await RunSetupSqlAsync(socketDir, withYbServers, cancellationToken);
+            await RunSetupSqlAsync(socketDir, withYbServers, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            var stop = await pg.RunToolAsync("pg_ctl", ["stop", "-w", "-t", "60", "-m", "fast", "-D", data], CancellationToken.None);
+            var stop = await pg.RunToolAsync("pg_ctl", ["stop", "-w", "-t", "60", "-m", "fast", "-D", data], CancellationToken.None).ConfigureAwait(false);
             if (!stop.Succeeded)
             {
                 throw new LocalClusterException($"The template server did not stop:\n{stop.Output}");
@@ -115,7 +117,7 @@ internal static class TemplateDataDirectory
         Directory.Delete(socketDir, recursive: true);
     }
 
-    private static async Task RunSetupSqlAsync(string socketDir, bool withYbServers, CancellationToken cancellationToken)
+    static async Task RunSetupSqlAsync(string socketDir, bool withYbServers, CancellationToken cancellationToken)
     {
         string ConnectionString(string database)
         {
@@ -127,20 +129,22 @@ internal static class TemplateDataDirectory
 
         async Task ExecuteAsync(string database, string sql)
         {
-            await using var connection = new NpgsqlConnection(ConnectionString(database));
-            await connection.OpenAsync(cancellationToken);
-            await using var command = new NpgsqlCommand(sql, connection);
-            await command.ExecuteNonQueryAsync(cancellationToken);
+            var connection = new NpgsqlConnection(ConnectionString(database));
+            await using var connectionScope = connection.ConfigureAwait(false);
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            var command = new NpgsqlCommand(sql, connection);
+            await using var commandScope = command.ConfigureAwait(false);
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
         if (withYbServers)
         {
             // template1 first: every database created afterwards (bigmath included) inherits the function.
-            await ExecuteAsync("template1", ServerSetup.YbServersFunction);
-            await ExecuteAsync("postgres", ServerSetup.YbServersFunction);
+            await ExecuteAsync("template1", ServerSetup.YbServersFunction).ConfigureAwait(false);
+            await ExecuteAsync("postgres", ServerSetup.YbServersFunction).ConfigureAwait(false);
         }
 
-        await ExecuteAsync("postgres", $"CREATE ROLE {ServerSetup.User} LOGIN PASSWORD '{ServerSetup.DefaultPassword}'");
-        await ExecuteAsync("postgres", $"CREATE DATABASE {ServerSetup.Database} OWNER {ServerSetup.User}");
+        await ExecuteAsync("postgres", $"CREATE ROLE {ServerSetup.User} LOGIN PASSWORD '{ServerSetup.DefaultPassword}'").ConfigureAwait(false);
+        await ExecuteAsync("postgres", $"CREATE DATABASE {ServerSetup.Database} OWNER {ServerSetup.User}").ConfigureAwait(false);
     }
 }

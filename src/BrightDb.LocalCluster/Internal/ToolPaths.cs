@@ -1,7 +1,7 @@
 namespace BrightDb.LocalCluster.Internal;
 
 /// <summary>Machine-wide folders shared by every cluster of every process: the template cache and the address-block locks.</summary>
-internal static class ToolPaths
+static class ToolPaths
 {
     public static string Root { get; } = Path.Combine(Path.GetTempPath(), "brightdb-localcluster");
 
@@ -33,7 +33,7 @@ internal static class ToolPaths
                 throw new LocalClusterException($"Timed out waiting for the lock '{path}' held by another process.");
             }
 
-            await Task.Delay(100, cancellationToken);
+            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -10,7 +10,7 @@ namespace BrightDb.Npgsql.Balancing;
 /// wake-up lost to a race costs at most one period instead of a hang. The period only wakes the waiter: its timeout is
 /// measured on the data source's <see cref="TimeProvider"/>.
 /// </remarks>
-internal sealed class ConnectGate(int limit)
+sealed class ConnectGate(int limit)
 {
     static readonly TimeSpan PollPeriod = TimeSpan.FromMilliseconds(50);
 

@@ -7,7 +7,7 @@ namespace BrightDb.Npgsql.Balancing;
 /// Tells a server that cannot be reached (try another, skip it for a while) from an error the application must see
 /// as it is (wrong password, missing database, exhausted pool, cancellation by the caller).
 /// </summary>
-internal static class FailureClassifier
+static class FailureClassifier
 {
     internal static bool IsServerUnavailable(Exception exception, CancellationToken callerToken)
     {

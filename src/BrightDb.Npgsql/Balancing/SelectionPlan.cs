@@ -7,7 +7,7 @@ namespace BrightDb.Npgsql.Balancing;
 /// only scans small arrays: groups in preference order (node type first, then topology level, then the rest of the
 /// cluster unless fallback is off); within a group the least-loaded server wins.
 /// </summary>
-internal sealed class SelectionPlan
+sealed class SelectionPlan
 {
     SelectionPlan(ServerEndpoint[][] groups, string? emptyReason, int capacity)
     {

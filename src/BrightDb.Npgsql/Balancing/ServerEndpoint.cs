@@ -25,7 +25,7 @@ namespace BrightDb.Npgsql.Balancing;
 /// closes, and tells that its own server was passed over.
 /// </para>
 /// </remarks>
-internal sealed class ServerEndpoint
+sealed class ServerEndpoint
 {
     /// <summary>One open connection in <see cref="_counts"/>: they are counted in the upper 32 bits, reservations in the lower.</summary>
     const long OneOpen = 1L << 32;
@@ -275,7 +275,7 @@ internal sealed class ServerEndpoint
 }
 
 /// <summary>Tracks connections that reached another server than the one whose data source created them.</summary>
-internal interface IStrayConnections
+interface IStrayConnections
 {
     /// <summary>
     /// A connection created from <paramref name="owner"/>'s data source opened on another server: returns that server's

@@ -9,7 +9,7 @@ namespace BrightDb.Npgsql.Balancing;
 /// counts it in the metrics, raises the events and asks for an early refresh of the topology.
 /// Decision owned (docs/architecture.md): mark down/up.
 /// </summary>
-internal sealed class ServerHealth
+sealed class ServerHealth
 {
     readonly TimeProvider _time;
     readonly ILogger _log;

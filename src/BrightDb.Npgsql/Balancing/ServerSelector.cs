@@ -8,7 +8,7 @@ namespace BrightDb.Npgsql.Balancing;
 /// that processes starting together do not all pick the same server.
 /// Decision owned (docs/architecture.md): select (the order of the groups is <see cref="SelectionPlan"/>'s).
 /// </summary>
-internal static class ServerSelector
+static class ServerSelector
 {
     /// <summary>Attempts to win a count race before counting anyway; a lost race only means another open just counted.</summary>
     const int MaxRaces = 8;
@@ -165,7 +165,7 @@ internal static class ServerSelector
 }
 
 /// <summary>How a server was chosen.</summary>
-internal enum SelectionKind
+enum SelectionKind
 {
     /// <summary>The least-loaded usable server.</summary>
     Normal,

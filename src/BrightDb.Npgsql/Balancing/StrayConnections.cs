@@ -10,7 +10,7 @@ namespace BrightDb.Npgsql.Balancing;
 /// pool that is not its server's.
 /// </summary>
 /// <remarks>Off the hot path: an open that reached its own server never gets here.</remarks>
-internal sealed class StrayConnections(Func<string?, int, ServerEndpoint?> find, ServerHealth health, int poolCapacity) : IStrayConnections
+sealed class StrayConnections(Func<string?, int, ServerEndpoint?> find, ServerHealth health, int poolCapacity) : IStrayConnections
 {
     readonly ConditionalWeakTable<NpgsqlConnection, ServerEndpoint> _reached = new();
 

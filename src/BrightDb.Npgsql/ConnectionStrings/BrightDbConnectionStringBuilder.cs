@@ -226,9 +226,11 @@ public sealed class BrightDbConnectionStringBuilder : DbConnectionStringBuilder
         foreach (var part in value.Split(','))
         {
             if (!int.TryParse(part.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+            {
                 throw new ArgumentException(
                     $"Invalid value '{value}' for connection keyword 'Port': expected a port from 1 to 65535, or one per listed host separated by commas.",
                     nameof(value));
+            }
         }
     }
 

@@ -6,7 +6,7 @@ namespace BrightDb.Npgsql.ConnectionStrings;
 /// The validated, immutable settings of one data source: this driver's options, the hosts the user listed,
 /// and the Npgsql connection string every per-server data source is made from.
 /// </summary>
-internal sealed class BrightDbSettings
+sealed class BrightDbSettings
 {
     BrightDbSettings(NpgsqlConnectionStringBuilder npgsql, IReadOnlyList<HostAndPort> listedHosts)
     {
@@ -123,16 +123,21 @@ internal sealed class BrightDbSettings
             // Topology keys alone mean "balance, preferring these placements", as in the psycopg2-brightdb examples;
             // an explicit load_balance=false next to them is a contradiction worth reporting.
             if (source.ContainsKey(Keywords.LoadBalanceHosts))
+            {
                 throw new ArgumentException(
                     $"The connection keyword '{Keywords.TopologyKeys}' needs load balancing, but '{Keywords.LoadBalanceHosts}' is false. " +
                     "Remove one of them, or set Load Balance Hosts=true.", nameof(source));
+            }
+
             mode = LoadBalanceMode.Any;
         }
 
         if (mode != LoadBalanceMode.Disabled && npgsql.TargetSessionAttributes is { } tsa && !tsa.Equals("any", StringComparison.OrdinalIgnoreCase))
+        {
             throw new ArgumentException(
                 $"Invalid value '{tsa}' for connection keyword 'Target Session Attributes' with load balancing on: " +
                 "choose servers by type with Load Balance Hosts=only-primary, only-rr, prefer-primary or prefer-rr instead.", nameof(source));
+        }
 
         // Npgsql's multi-host data source checks a server's state (one round trip) on an idle connection before handing it
         // out once the last check is older than Host Recheck Seconds, and passes over to the next host when the check fails.

@@ -8,7 +8,7 @@ namespace BrightDb.Npgsql.ConnectionStrings;
 /// libpq/psycopg2 <c>key=value key='v a l'</c>, or a <c>postgresql://</c> URI) into keyword/value pairs.
 /// Which keywords are valid is decided later, by <see cref="BrightDbConnectionStringBuilder"/>.
 /// </summary>
-internal static class ConnectionStringForms
+static class ConnectionStringForms
 {
     internal static List<KeyValuePair<string, string>> Split(string connectionString)
     {
@@ -18,7 +18,9 @@ internal static class ConnectionStringForms
             return [];
         if (text.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase)
             || text.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase))
+        {
             return SplitUri(text);
+        }
 
         // A semicolon never appears in a libpq string outside a quoted value, and ADO.NET keywords may contain spaces
         // ("Load Balance Hosts=true"), so a string is libpq when it splits into key=value tokens with no ';' outside quotes.
@@ -94,14 +96,18 @@ internal static class ConnectionStringForms
                 {
                     var c = text[i++];
                     if (c == '\\' && i < text.Length)
+                    {
                         value.Append(text[i++]);
+                    }
                     else if (c == '\'')
                     {
                         closed = true;
                         break;
                     }
                     else
+                    {
                         value.Append(c);
+                    }
                 }
 
                 if (!closed)

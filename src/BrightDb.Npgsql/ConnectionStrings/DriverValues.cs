@@ -3,7 +3,7 @@ using System.Globalization;
 namespace BrightDb.Npgsql.ConnectionStrings;
 
 /// <summary>Parsing and validation of the values of this driver's own keywords.</summary>
-internal static class DriverValues
+static class DriverValues
 {
     internal const int DefaultRefreshIntervalSeconds = 300;
     internal const int MaxRefreshIntervalSeconds = 600;
@@ -81,24 +81,33 @@ internal static class DriverValues
     internal static int ParseSeconds(string value, string keyword, int max)
     {
         if (!int.TryParse(value.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var seconds) || seconds < 0 || seconds > max)
+        {
             throw new ArgumentException(
                 $"Invalid value '{value}' for connection keyword '{keyword}'. Expected a whole number of seconds from 0 to {max}.", nameof(value));
+        }
+
         return seconds;
     }
 
     internal static int ParseCount(string value, string keyword, int min, int max)
     {
         if (!int.TryParse(value.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < min || n > max)
+        {
             throw new ArgumentException(
                 $"Invalid value '{value}' for connection keyword '{keyword}'. Expected a whole number from {min} to {max}.", nameof(value));
+        }
+
         return n;
     }
 
     internal static int ParseMilliseconds(string value, string keyword, int max)
     {
         if (!int.TryParse(value.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var ms) || ms < 0 || ms > max)
+        {
             throw new ArgumentException(
                 $"Invalid value '{value}' for connection keyword '{keyword}'. Expected a whole number of milliseconds from 0 (off) to {max}.", nameof(value));
+        }
+
         return ms;
     }
 }

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace BrightDb.Npgsql.ConnectionStrings;
 
 /// <summary>A host as listed by the user (<c>Host=h1,h2:2522</c>), with its port resolved.</summary>
-internal readonly record struct HostAndPort(string Host, int Port)
+readonly record struct HostAndPort(string Host, int Port)
 {
     public override string ToString() => Host.Contains(':') ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
 
@@ -14,8 +14,10 @@ internal readonly record struct HostAndPort(string Host, int Port)
         var portList = (ports ?? BrightDbConnectionStringBuilder.DefaultPort.ToString(CultureInfo.InvariantCulture))
             .Split(',', StringSplitOptions.TrimEntries);
         if (portList.Length != 1 && portList.Length != entries.Length)
+        {
             throw new ArgumentException(
                 $"Invalid value '{ports}' for connection keyword 'Port': give one port, or one per host ({entries.Length}).", nameof(ports));
+        }
 
         var result = new List<HostAndPort>(entries.Length);
         for (var i = 0; i < entries.Length; i++)

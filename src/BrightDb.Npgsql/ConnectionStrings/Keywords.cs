@@ -7,7 +7,7 @@ namespace BrightDb.Npgsql.ConnectionStrings;
 /// matches them: case, spaces, <c>_</c> and <c>-</c> are ignored, so <c>load_balance</c>, <c>Load Balance</c>
 /// and <c>LoadBalance</c> are one keyword.
 /// </summary>
-internal static class Keywords
+static class Keywords
 {
     internal const string LoadBalanceHosts = "Load Balance Hosts";
     internal const string TopologyKeys = "Topology Keys";

@@ -10,7 +10,7 @@ namespace BrightDb.Npgsql.ConnectionStrings;
 /// with '_' or '-' for spaces (<c>max_pool_size</c>, <c>application-name</c>). <see cref="NpgsqlConnectionStringBuilder"/>
 /// stays the authority: its properties are read once, and any synonym it accepts is accepted as written.
 /// </summary>
-internal static class NpgsqlKeywordNames
+static class NpgsqlKeywordNames
 {
     static readonly Lazy<FrozenDictionary<string, string>> ByNormalized = new(Build);
 
@@ -37,7 +37,10 @@ internal static class NpgsqlKeywordNames
         {
             if (property.GetCustomAttribute<DisplayNameAttribute>() is not { } display
                 || property.GetCustomAttribute<ObsoleteAttribute>() is not null)
+            {
                 continue;
+            }
+
             map.TryAdd(Keywords.Normalize(display.DisplayName), display.DisplayName);
             map.TryAdd(Keywords.Normalize(property.Name), display.DisplayName);
         }

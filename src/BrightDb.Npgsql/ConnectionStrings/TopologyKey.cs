@@ -4,7 +4,7 @@ namespace BrightDb.Npgsql.ConnectionStrings;
 /// One entry of <c>Topology Keys</c>: <c>cloud.region.zone[:level]</c>, where zone may be <c>*</c>.
 /// Matching is case-insensitive, as placements are names chosen by operators, not identifiers.
 /// </summary>
-internal readonly record struct TopologyKey(string Cloud, string Region, string? Zone, int Level)
+readonly record struct TopologyKey(string Cloud, string Region, string? Zone, int Level)
 {
     internal const int MaxLevel = 10;
 
@@ -41,7 +41,10 @@ internal readonly record struct TopologyKey(string Cloud, string Region, string?
             var suffix = entry[(colon + 1)..];
             if (!int.TryParse(suffix, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out level)
                 || level < 1 || level > MaxLevel)
+            {
                 throw Invalid(keyword, whole, $"the preference level '{suffix}' in '{entry}' (levels are 1 to {MaxLevel})");
+            }
+
             placement = entry[..colon];
         }
 

@@ -4,7 +4,7 @@ namespace BrightDb.Npgsql.DataSource;
 /// The live data sources of the process, weakly held: only <see cref="ClusterAwareLoadBalancer"/> reads it, to show
 /// one map for the whole process as psycopg2-brightdb's <c>printHostToConnMap()</c> does. No balancing decision uses it.
 /// </summary>
-internal static class DataSourceRegistry
+static class DataSourceRegistry
 {
     static readonly Lock SourcesLock = new();
     static readonly List<WeakReference<BrightDbDataSource>> Sources = [];

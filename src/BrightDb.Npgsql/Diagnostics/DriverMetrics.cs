@@ -12,7 +12,7 @@ namespace BrightDb.Npgsql.Diagnostics;
 /// <c>cloud.region</c> and <c>cloud.availability_zone</c>).
 /// When nothing listens, recording costs one branch.
 /// </summary>
-internal static class DriverMetrics
+static class DriverMetrics
 {
     internal const string MeterName = "BrightDb.Npgsql";
     internal const string ConnectionCountName = "brightdb.client.connection.count";

@@ -9,7 +9,7 @@ namespace BrightDb.Npgsql.Diagnostics;
 /// unpooled, every open connection. A connection counts on the server it reached; an open still in progress does not.
 /// Decision owned (docs/architecture.md): report (the host map; metrics are <see cref="DriverMetrics"/>, logs <see cref="Log"/>).
 /// </summary>
-internal static class HostConnectionMap
+static class HostConnectionMap
 {
     /// <param name="topology">The endpoints and the current snapshot.</param>
     /// <param name="poolName">The name of a server's pools; <see langword="null"/> when unpooled.</param>

@@ -6,7 +6,7 @@ namespace BrightDb.Npgsql.Diagnostics;
 /// Every log message of the driver, source-generated, with stable event ids (1xxx topology, 2xxx balancing,
 /// 3xxx failover). No message takes a connection string or a password.
 /// </summary>
-internal static partial class Log
+static partial class Log
 {
     internal const string TopologyCategory = "BrightDb.Npgsql.Topology";
     internal const string BalancingCategory = "BrightDb.Npgsql.Balancing";

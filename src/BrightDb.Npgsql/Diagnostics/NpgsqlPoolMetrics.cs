@@ -7,7 +7,7 @@ namespace BrightDb.Npgsql.Diagnostics;
 /// Npgsql exposes no pool statistics otherwise, and has no hook when it closes a physical connection.
 /// The instrument's name changed between Npgsql 9 and 10; it lives here alone, and a test fails if it changes again.
 /// </summary>
-internal static class NpgsqlPoolMetrics
+static class NpgsqlPoolMetrics
 {
     internal const string MeterName = "Npgsql";
     internal const string InstrumentName = "db.client.connection.count";

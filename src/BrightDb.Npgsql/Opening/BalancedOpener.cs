@@ -37,7 +37,7 @@ namespace BrightDb.Npgsql.Opening;
 /// It owns the balanced data source's parts (topology, health, pools) and wires them together.
 /// Decision owned (docs/architecture.md): open (and fail over to the next server).
 /// </summary>
-internal sealed class BalancedOpener : IConnectionOpener
+sealed class BalancedOpener : IConnectionOpener
 {
     readonly BrightDbSettings _settings;
     readonly TimeProvider _time;
@@ -157,7 +157,9 @@ internal sealed class BalancedOpener : IConnectionOpener
                 var pending = attempt.AsTask();
                 if (_settings.HedgedOpenDelay <= TimeSpan.Zero
                     || !await _hedged.LooksHungAsync(endpoint, pending, state, cancellationToken).ConfigureAwait(false))
+                {
                     return await HedgedOpen.Abandonable(pending, cancellationToken).ConfigureAwait(false);
+                }
 
                 if (await _hedged.RaceAsync(endpoint, pending, state, failures ??= new OpenFailures(), cancellationToken).ConfigureAwait(false) is { } hedged)
                     return hedged;

@@ -12,7 +12,7 @@ namespace BrightDb.Npgsql.Opening;
 /// first connection to open wins; the others, if they open later, are closed.
 /// Decision owned (docs/architecture.md): hedge (whether a server looks hung is <see cref="HungServerPolicy"/>'s rule).
 /// </summary>
-internal sealed class HedgedOpen(BalancedOpener opener, BrightDbSettings settings, TimeProvider time, ServerHealth health, TopologyManager topology)
+sealed class HedgedOpen(BalancedOpener opener, BrightDbSettings settings, TimeProvider time, ServerHealth health, TopologyManager topology)
 {
     /// <summary>
     /// Waits for <paramref name="attempt"/> up to the hedge delay, again and again while hedging would not help. True when

@@ -10,7 +10,7 @@ namespace BrightDb.Npgsql.Opening;
 /// this application's other opens is slow, not hung. Only a server that gave no sign of life while another server did is
 /// worth a second attempt elsewhere.
 /// </remarks>
-internal static class HungServerPolicy
+static class HungServerPolicy
 {
     /// <summary>How late a hedge timer may fire before this process counts as starved rather than the server as slow.</summary>
     internal static readonly TimeSpan StarvationAllowance = TimeSpan.FromMilliseconds(50);

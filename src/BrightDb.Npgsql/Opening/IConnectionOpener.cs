@@ -9,7 +9,7 @@ namespace BrightDb.Npgsql.Opening;
 /// say about the servers. <see cref="PlainOpener"/> (balancing off) is a plain Npgsql data source;
 /// <see cref="BalancedOpener"/> discovers the cluster and balances.
 /// </summary>
-internal interface IConnectionOpener : IAsyncDisposable
+interface IConnectionOpener : IAsyncDisposable
 {
     /// <summary>A closed connection; opening it is the caller's (EF Core, Dapper, DI).</summary>
     NpgsqlConnection CreateConnection();

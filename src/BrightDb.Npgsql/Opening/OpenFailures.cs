@@ -10,7 +10,7 @@ namespace BrightDb.Npgsql.Opening;
 /// open ends with when no server is left, listing each server and why it was not used.
 /// </summary>
 /// <remarks>Only an open that failed somewhere pays for this record; one that succeeds at once never creates it.</remarks>
-internal sealed class OpenFailures
+sealed class OpenFailures
 {
     internal HashSet<ServerEndpoint> Tried { get; } = [];
 

@@ -11,7 +11,7 @@ namespace BrightDb.Npgsql.Opening;
 /// A struct kept in the frame of the attempt that owns it, so that the open path allocates nothing for it. Ownership moves
 /// by value (into <see cref="BalancedOpener"/>'s attempt); the copy left behind is not released.
 /// </remarks>
-internal struct OpenTicket(ServerEndpoint server)
+struct OpenTicket(ServerEndpoint server)
 {
     bool _hasPlace;
     bool _released;

@@ -8,7 +8,7 @@ namespace BrightDb.Npgsql.Opening;
 /// Decides nothing: with <c>Load Balance Hosts=false</c> every connection comes from one plain Npgsql data source over
 /// the listed hosts, as if the application used Npgsql directly.
 /// </summary>
-internal sealed class PlainOpener(NpgsqlDataSource dataSource) : IConnectionOpener
+sealed class PlainOpener(NpgsqlDataSource dataSource) : IConnectionOpener
 {
     public NpgsqlConnection CreateConnection() => dataSource.CreateConnection();
 

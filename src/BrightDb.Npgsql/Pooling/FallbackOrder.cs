@@ -10,7 +10,7 @@ namespace BrightDb.Npgsql.Pooling;
 /// going round, then the groups after it. A server outside the snapshot (a listed host before discovery) is followed by
 /// the other listed hosts.
 /// </summary>
-internal static class FallbackOrder
+static class FallbackOrder
 {
     /// <summary>Servers after a server's own in its host list.</summary>
     internal const int MaxFallbacks = 2;

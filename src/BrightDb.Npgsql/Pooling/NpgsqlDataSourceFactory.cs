@@ -12,7 +12,7 @@ namespace BrightDb.Npgsql.Pooling;
 /// driver's own queries. Each gets the application's logger factory and Npgsql configuration.
 /// Decision owned (docs/architecture.md): pool (where each server's pool fails over to is <see cref="FallbackOrder"/>'s).
 /// </summary>
-internal sealed class NpgsqlDataSourceFactory(
+sealed class NpgsqlDataSourceFactory(
     BrightDbSettings settings, string dataSourceName, ILoggerFactory loggerFactory, Action<NpgsqlDataSourceBuilder>? configureNpgsql)
 {
     /// <summary>The name of a server's pools (it tags Npgsql's pool metrics, which the host map reads).</summary>

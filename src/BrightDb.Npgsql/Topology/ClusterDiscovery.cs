@@ -13,7 +13,7 @@ namespace BrightDb.Npgsql.Topology;
 /// down. A server that cannot be connected to is marked down; one that answers but cannot run the query is not.
 /// Decision owned (docs/architecture.md): discover (which servers to ask, and what they said).
 /// </summary>
-internal sealed class ClusterDiscovery(
+sealed class ClusterDiscovery(
     BrightDbSettings settings, TimeProvider time, ILogger log, string dataSourceName, EndpointRegistry registry, ServerHealth health)
 {
     bool _warnedMissing;

@@ -3,7 +3,7 @@ using BrightDb.Npgsql.Balancing;
 namespace BrightDb.Npgsql.Topology;
 
 /// <summary>A topology snapshot with what the balancer derives from it; immutable, replaced as a whole.</summary>
-internal sealed class ClusterState(ClusterTopology topology, SelectionPlan plan, ServerEndpoint[] servers)
+sealed class ClusterState(ClusterTopology topology, SelectionPlan plan, ServerEndpoint[] servers)
 {
     internal ClusterTopology Topology { get; } = topology;
     internal SelectionPlan Plan { get; } = plan;

@@ -8,7 +8,7 @@ namespace BrightDb.Npgsql.Topology;
 /// (created on first sight, told its new description), which servers left and which came back, each server's key in
 /// the host map, and the selection plan.
 /// </summary>
-internal static class ClusterStateBuilder
+static class ClusterStateBuilder
 {
     /// <summary>A new state and the servers whose membership changed with it.</summary>
     /// <param name="State">The snapshot to install.</param>

@@ -8,7 +8,7 @@ namespace BrightDb.Npgsql.Topology;
 /// its down mark) across snapshots, through leaving the cluster and coming back.
 /// </summary>
 /// <remarks>Its lock is taken by refreshes, by the host map and by connections that reached another server; never by an open that reached its own.</remarks>
-internal sealed class EndpointRegistry(Func<HostAndPort, ServerEndpoint> create)
+sealed class EndpointRegistry(Func<HostAndPort, ServerEndpoint> create)
 {
     readonly Lock _lock = new();
     readonly Dictionary<HostAndPort, ServerEndpoint> _endpoints = [];

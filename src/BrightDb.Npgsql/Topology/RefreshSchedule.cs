@@ -6,7 +6,7 @@ namespace BrightDb.Npgsql.Topology;
 /// failed read when <see cref="RetryDelay"/> is over. With an interval of 0 there is no timer: every open reads.
 /// Decision owned (docs/architecture.md): discover, when (the refresh timing).
 /// </summary>
-internal sealed class RefreshSchedule
+sealed class RefreshSchedule
 {
     /// <summary>The least time between two refreshes asked for early (after failures), so that a burst of failures is one refresh.</summary>
     internal static readonly TimeSpan EarlyRefreshSpacing = TimeSpan.FromSeconds(1);

@@ -13,7 +13,7 @@ namespace BrightDb.Npgsql.Topology;
 /// <see cref="ClusterDiscovery"/> (reading <c>yb_servers()</c>), <see cref="RefreshSchedule"/> (when to read) and
 /// <see cref="ClusterStateBuilder"/> (the snapshot).
 /// </summary>
-internal sealed class TopologyManager
+sealed class TopologyManager
 {
     readonly BrightDbSettings _settings;
     readonly TimeProvider _time;

@@ -8,7 +8,7 @@ namespace BrightDb.Npgsql.Topology;
 /// node type, an over-long field, a duplicate) is skipped and reported, never fatal, because one bad row must not
 /// take the whole cluster away from the application.
 /// </summary>
-internal static class YbServersParser
+static class YbServersParser
 {
     /// <summary>The most rows read from one answer; a cluster is far smaller, so more means something is wrong.</summary>
     internal const int MaxRows = 4096;

@@ -7,7 +7,7 @@ namespace BrightDb.Npgsql.Topology;
 /// Runs <c>select * from yb_servers()</c> on an open connection and reads the columns by name, so that servers
 /// with fewer columns (older releases) or more (newer ones) are read alike.
 /// </summary>
-internal static class YbServersQuery
+static class YbServersQuery
 {
     internal const string Sql = "select * from yb_servers()";
 
@@ -16,10 +16,12 @@ internal static class YbServersQuery
 
     internal static async Task<IReadOnlyList<YbServersRow>> RunAsync(NpgsqlConnection connection, int timeoutSeconds, bool async, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand(Sql, connection) { CommandTimeout = timeoutSeconds };
-        await using var reader = async
+        var command = new NpgsqlCommand(Sql, connection) { CommandTimeout = timeoutSeconds };
+        await using var commandScope = command.ConfigureAwait(false);
+        var reader = async
             ? await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false)
             : command.ExecuteReader();
+        await using var readerScope = reader.ConfigureAwait(false);
 
         int Ordinal(string name)
         {

@@ -10,7 +10,7 @@ namespace BrightDb.Npgsql.IntegrationTests.Support;
 /// Connection counts per node, in node order, written <c>10/10/10</c> so a failed assertion reads like the acceptance list;
 /// <c>-</c> is a node absent from the driver's map, or not running on the server side.
 /// </summary>
-internal static class Counts
+static class Counts
 {
     /// <summary>How long the servers may take to end backends whose client closed (a backend exits asynchronously).</summary>
     static readonly TimeSpan ServerSettleTimeout = TimeSpan.FromSeconds(10);
@@ -180,7 +180,7 @@ internal static class Counts
 }
 
 /// <summary>Connections a test holds: disposed at the end of the test even when an assertion fails, so nothing leaks into later tests.</summary>
-internal sealed class ConnectionSet : List<NpgsqlConnection>, IAsyncDisposable
+sealed class ConnectionSet : List<NpgsqlConnection>, IAsyncDisposable
 {
     public async ValueTask DisposeAsync()
     {
