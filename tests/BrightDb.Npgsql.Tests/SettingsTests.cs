@@ -69,6 +69,25 @@ public class SettingsTests
     }
 
     [Theory]
+    [InlineData(15, 0, 15, 2)]
+    [InlineData(15, 1, 7, 2)]
+    [InlineData(15, 2, 5, 2)]
+    [InlineData(3, 1, 1, 2)]
+    [InlineData(3, 2, 1, 2)]
+    [InlineData(2, 1, 1, 1)]
+    [InlineData(1, 0, 1, 0)]
+    [InlineData(0, 2, 0, 2)]
+    public void Each_host_of_a_servers_list_gets_its_share_of_Timeout(int timeout, int fallbacks, int perHost, int maxFallbacks)
+    {
+        var settings = TestSupport.Settings($"Host=h;Load Balance Hosts=true;Timeout={timeout}");
+        Assert.Equal(maxFallbacks, settings.MaxFallbacks);
+        var text = settings.ForServer(new HostAndPort("h1", 2521), [.. Enumerable.Range(2, fallbacks).Select(i => new HostAndPort($"h{i}", 2521))]);
+        // Npgsql gives each host of a list the whole Timeout: the list as a whole stays within the application's.
+        Assert.Equal(perHost, new NpgsqlConnectionStringBuilder(text).Timeout);
+        Assert.True(timeout == 0 || perHost * (1 + fallbacks) <= timeout);
+    }
+
+    [Theory]
     [InlineData("Host=h;Load Balance Hosts=true", 0)]
     [InlineData("Host=h;Load Balance Hosts=true;Host Recheck Seconds=30", 30)]
     [InlineData("host=h load_balance=true host_recheck_seconds=7", 7)]

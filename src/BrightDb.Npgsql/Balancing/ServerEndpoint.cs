@@ -87,6 +87,9 @@ sealed class ServerEndpoint
     /// <summary>The server as the last snapshot described it; <see langword="null"/> for a listed host the cluster did not report.</summary>
     internal ServerInfo? Info { get; set; }
 
+    /// <summary>The servers after this one in its data source's host list, fixed when the data source is made.</summary>
+    internal IReadOnlyList<HostAndPort> Fallbacks { get; set; } = [];
+
     /// <summary>The key of this server in the host → connection-count map.</summary>
     internal string HostMapKey { get; set; }
 

@@ -30,6 +30,15 @@ sealed class BrightDbSettings
     internal int MaxPoolSize => NpgsqlTemplate.MaxPoolSize;
     internal TimeSpan ConnectTimeout => TimeSpan.FromSeconds(NpgsqlTemplate.Timeout);
 
+    /// <summary>Whether <c>Timeout</c> bounds an open (0 means no limit, as in Npgsql).</summary>
+    internal bool HasConnectTimeout => NpgsqlTemplate.Timeout > 0;
+
+    /// <summary>
+    /// How many servers may follow a server in its data source's host list: two, or fewer when <c>Timeout</c> is too short to
+    /// give each host a whole second of its own (Npgsql's <c>Timeout</c> counts in seconds).
+    /// </summary>
+    internal int MaxFallbacks => HasConnectTimeout ? Math.Clamp(NpgsqlTemplate.Timeout - 1, 0, 2) : 2;
+
     /// <summary>The whole Npgsql connection string, multi-host as the user gave it: what plain Npgsql gets when balancing is off.</summary>
     internal string NpgsqlConnectionString(bool includePassword)
     {
@@ -41,7 +50,8 @@ sealed class BrightDbSettings
 
     /// <summary>
     /// The Npgsql connection string of one server's data source: that server first, then <paramref name="fallbacks"/>, for
-    /// Npgsql's multi-host failover within one open (hosts in order, no load balancing of its own, any server type).
+    /// Npgsql's multi-host failover within one open (hosts in order, no load balancing of its own, any server type), each
+    /// host with its share of <c>Timeout</c>.
     /// </summary>
     internal string ForServer(HostAndPort server, IReadOnlyList<HostAndPort> fallbacks)
     {
@@ -55,6 +65,10 @@ sealed class BrightDbSettings
         {
             b.Host = string.Join(',', [server.ToString(), .. fallbacks.Select(f => f.ToString())]);
             b.Remove("Port");
+            // Npgsql gives each host of the list the whole Timeout: each gets its share instead, so that the open as a whole
+            // (this server and its fallbacks, one after another) stays within the Timeout the application set.
+            if (b.Timeout > 0)
+                b.Timeout = Math.Max(1, b.Timeout / (1 + fallbacks.Count));
         }
 
         b.Remove("Target Session Attributes");

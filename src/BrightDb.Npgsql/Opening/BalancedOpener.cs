@@ -64,7 +64,7 @@ sealed class BalancedOpener : IConnectionOpener
             settings, time, loggerFactory.CreateLogger(Log.TopologyCategory), name,
             address => new ServerEndpoint(
                 address,
-                endpoint => dataSources.ServerPools(endpoint, topology!.FallbacksFor(endpoint)),
+                endpoint => dataSources.ServerPools(endpoint, endpoint.Fallbacks = topology!.FallbacksFor(endpoint)),
                 // Unpooled, every open is a new physical connection by the application's choice: no limit.
                 settings.Pooling ? settings.MaxConnectingPerServer : int.MaxValue,
                 strays,
@@ -108,67 +108,103 @@ sealed class BalancedOpener : IConnectionOpener
 
     public async ValueTask<NpgsqlConnection> OpenAsync(bool async, CancellationToken cancellationToken)
     {
-        // 1.
+        // 1. The open's Timeout counts from here when it waits for a discovery.
+        var budget = new OpenBudget(_settings, _time);
+        if (_topology.OpensWait)
+            budget.Start();
         var state = await _topology.GetStateAsync(async, cancellationToken).ConfigureAwait(false);
         OpenFailures? failures = null;
-        while (true)
+        try
         {
-            // 2.
-            if (Select(state, failures?.Tried, out var kind) is not { } endpoint)
-                throw OpenFailures.NoServerAvailable(state, failures, _settings);
-            if (_balancingLog.IsEnabled(LogLevel.Debug))
-                Log.ServerChosen(_balancingLog, endpoint.ToString(), endpoint.InUse - 1);
-
-            // 3. A server marked down meanwhile is given up at once.
-            var ticket = new OpenTicket(endpoint);
-            if (!ticket.TryEnterGate())
+            while (true)
             {
-                bool entered;
+                // 2. Nothing more is tried once the open's Timeout is spent.
+                if (budget.Exhausted)
+                    throw OpenFailures.NoServerAvailable(state, failures, _settings, timeoutSpent: true);
+                if (Select(state, failures?.Tried, out var kind) is not { } endpoint)
+                    throw OpenFailures.NoServerAvailable(state, failures, _settings);
+                if (_balancingLog.IsEnabled(LogLevel.Debug))
+                    Log.ServerChosen(_balancingLog, endpoint.ToString(), endpoint.InUse - 1);
+
+                // 3. A server marked down meanwhile is given up at once.
+                var ticket = new OpenTicket(endpoint);
+                var gateWaited = false;
+                if (!ticket.TryEnterGate())
+                {
+                    budget.Start();
+                    gateWaited = true;
+                    bool entered;
+                    try
+                    {
+                        entered = await WaitForGateAsync(endpoint, kind, failures ??= new OpenFailures(), budget.Remaining, async, cancellationToken)
+                            .ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        ticket.Release();
+                        throw;
+                    }
+
+                    if (!entered)
+                    {
+                        ticket.Release();
+                        continue;
+                    }
+
+                    ticket.Entered();
+                }
+
+                // 4. A pooled open with an idle connection completes here, without any further allocation. The first attempt,
+                //    when nothing was waited for, is bounded by Npgsql's own Timeout; any other gets what is left of it (a
+                //    synchronous open then runs Npgsql's asynchronous open and waits for it, the one way to bound it).
+                if (!async)
+                {
+                    // A synchronous attempt returns only once it ended: the clock must run before it, in case it fails.
+                    budget.Start();
+                }
+
+                var attemptToken = failures is not null || gateWaited ? budget.Token(cancellationToken) : cancellationToken;
+                var attemptAsync = async || attemptToken != cancellationToken;
+                var attempt = AttemptAsync(ticket, kind == SelectionKind.Probe, attemptAsync, attemptToken, cancellationToken, budget);
+                if (attempt.IsCompletedSuccessfully)
+                    return attempt.Result;
+
+                budget.Start();
                 try
                 {
-                    entered = await WaitForGateAsync(endpoint, kind, failures ??= new OpenFailures(), async, cancellationToken).ConfigureAwait(false);
+                    if (attempt.IsCompleted)
+                        return async ? await attempt.ConfigureAwait(false) : attempt.Result;
+                    if (!async)
+                    {
+                        // A synchronous open bounded by what is left of its Timeout runs Npgsql's asynchronous open, and waits.
+                        return HedgedOpen.Abandonable(attempt.AsTask(), endpoint, budget.Remaining, _time, cancellationToken).GetAwaiter().GetResult();
+                    }
+
+                    // 5.
+                    var pending = attempt.AsTask();
+                    if (_settings.HedgedOpenDelay <= TimeSpan.Zero
+                        || !await _hedged.LooksHungAsync(endpoint, pending, state, cancellationToken).ConfigureAwait(false))
+                    {
+                        return await HedgedOpen.Abandonable(pending, endpoint, budget.Remaining, _time, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    var raceToken = budget.Token(cancellationToken);
+                    if (await _hedged.RaceAsync(endpoint, pending, state, failures ??= new OpenFailures(), budget, raceToken, cancellationToken)
+                            .ConfigureAwait(false) is { } hedged)
+                    {
+                        return hedged;
+                    }
                 }
-                catch
+                catch (Exception e) when (FailureClassifier.IsServerUnavailable(e, cancellationToken))
                 {
-                    ticket.Release();
-                    throw;
+                    // 6. Only an open that failed pays for the record of what it tried.
+                    (failures ??= new OpenFailures()).Add(endpoint, e);
                 }
-
-                if (!entered)
-                {
-                    ticket.Release();
-                    continue;
-                }
-
-                ticket.Entered();
             }
-
-            // 4. A pooled open with an idle connection completes here, without any further allocation.
-            var attempt = AttemptAsync(ticket, kind == SelectionKind.Probe, async, cancellationToken);
-            if (attempt.IsCompletedSuccessfully)
-                return attempt.Result;
-
-            try
-            {
-                if (!async || attempt.IsCompleted)
-                    return await attempt.ConfigureAwait(false);
-
-                // 5.
-                var pending = attempt.AsTask();
-                if (_settings.HedgedOpenDelay <= TimeSpan.Zero
-                    || !await _hedged.LooksHungAsync(endpoint, pending, state, cancellationToken).ConfigureAwait(false))
-                {
-                    return await HedgedOpen.Abandonable(pending, cancellationToken).ConfigureAwait(false);
-                }
-
-                if (await _hedged.RaceAsync(endpoint, pending, state, failures ??= new OpenFailures(), cancellationToken).ConfigureAwait(false) is { } hedged)
-                    return hedged;
-            }
-            catch (Exception e) when (FailureClassifier.IsServerUnavailable(e, cancellationToken))
-            {
-                // 6. Only an open that failed pays for the record of what it tried.
-                (failures ??= new OpenFailures()).Add(endpoint, e);
-            }
+        }
+        finally
+        {
+            budget.Dispose();
         }
     }
 
@@ -178,15 +214,17 @@ sealed class BalancedOpener : IConnectionOpener
 
     /// <summary>
     /// Step 3: waits for a place among the opens in progress on <paramref name="endpoint"/>; false (the server recorded as
-    /// tried) when the server got marked down meanwhile, or when no place came within <c>Timeout</c>. The wait is ours, not
+    /// tried) when the server got marked down meanwhile, or when no place came within <paramref name="timeout"/> (what is
+    /// left of the open's <c>Timeout</c>). The wait is ours, not
     /// the server's fault: it does not mark the server down.
     /// </summary>
-    async ValueTask<bool> WaitForGateAsync(ServerEndpoint endpoint, SelectionKind kind, OpenFailures failures, bool async, CancellationToken cancellationToken)
+    async ValueTask<bool> WaitForGateAsync(
+        ServerEndpoint endpoint, SelectionKind kind, OpenFailures failures, TimeSpan timeout, bool async, CancellationToken cancellationToken)
     {
         // A server chosen normally that gets marked down meanwhile is given up; one chosen despite a down mark is waited for.
         var normal = kind == SelectionKind.Normal;
         var result = await endpoint.Gate.WaitAsync(
-            _settings.ConnectTimeout, _time, () => normal && endpoint.DownUntil != 0, async, cancellationToken).ConfigureAwait(false);
+            timeout, _time, () => normal && endpoint.DownUntil != 0, async, cancellationToken).ConfigureAwait(false);
         switch (result)
         {
             case ConnectGate.WaitResult.Entered:
@@ -210,7 +248,14 @@ sealed class BalancedOpener : IConnectionOpener
     /// within the open may have taken it to a fallback of this one); on failure nothing stays counted, and a server that
     /// cannot be reached is marked down.
     /// </summary>
-    internal async ValueTask<NpgsqlConnection> AttemptAsync(OpenTicket ticket, bool isProbe, bool async, CancellationToken cancellationToken)
+    /// <param name="ticket">The server's count and gate place, released here.</param>
+    /// <param name="isProbe">Whether this attempt probes a server marked down.</param>
+    /// <param name="async">Whether to run Npgsql's asynchronous open.</param>
+    /// <param name="attemptToken">Cancels the attempt: the caller's token, or one that the open's budget also cancels.</param>
+    /// <param name="callerToken">The caller's own token.</param>
+    /// <param name="budget">The open's budget: an attempt it cut short says nothing about the server.</param>
+    internal async ValueTask<NpgsqlConnection> AttemptAsync(
+        OpenTicket ticket, bool isProbe, bool async, CancellationToken attemptToken, CancellationToken callerToken, OpenBudget budget)
     {
         var endpoint = ticket.Server;
         NpgsqlConnection? connection = null;
@@ -221,9 +266,13 @@ sealed class BalancedOpener : IConnectionOpener
             // is released right after, so a break at any moment is counted down exactly once.
             connection.StateChange += endpoint.OnStateChange;
             if (async)
-                await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            {
+                await connection.OpenAsync(attemptToken).ConfigureAwait(false);
+            }
             else
+            {
                 connection.Open();
+            }
         }
         catch (Exception e)
         {
@@ -234,11 +283,21 @@ sealed class BalancedOpener : IConnectionOpener
                 await connection.DisposeAsync().ConfigureAwait(false);
             }
 
-            if (FailureClassifier.IsServerUnavailable(e, cancellationToken))
+            if (budget.RanOut(attemptToken, callerToken))
+            {
+                // The open's time is up: the server had less than a Timeout to answer, which says nothing of its health.
+                throw HedgedOpen.RanOut(endpoint, e);
+            }
+
+            if (FailureClassifier.IsServerUnavailable(e, callerToken))
+            {
                 _health.Unreachable(endpoint, e);
+            }
             else if (isProbe)
+            {
                 // The server answered (a wrong password, say): it is up, and the error is the application's to see.
                 _health.MarkUp(endpoint);
+            }
 
             throw;
         }

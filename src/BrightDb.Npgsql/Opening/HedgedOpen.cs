@@ -52,15 +52,17 @@ sealed class HedgedOpen(BalancedOpener opener, BrightDbSettings settings, TimePr
     /// <summary>
     /// The server of <paramref name="firstAttempt"/> looks hung: it is suspected (other opens avoid it) and the next best
     /// server is tried alongside, and after each further hedge delay without an answer, the next one. The caller's
-    /// cancellation ends the wait at once. Returns <see langword="null"/> when every attempt failed because its server was
+    /// cancellation ends the wait at once, and every hedge is given what is left of the open's <c>Timeout</c>
+    /// (<paramref name="attemptToken"/>). Returns <see langword="null"/> when every attempt failed because its server was
     /// unavailable (recorded in <paramref name="failures"/>); an error the application must see is thrown as it is.
     /// </summary>
     internal async Task<NpgsqlConnection?> RaceAsync(
-        ServerEndpoint first, Task<NpgsqlConnection> firstAttempt, ClusterState state, OpenFailures failures, CancellationToken cancellationToken)
+        ServerEndpoint first, Task<NpgsqlConnection> firstAttempt, ClusterState state, OpenFailures failures, OpenBudget budget,
+        CancellationToken attemptToken, CancellationToken cancellationToken)
     {
         var pending = new List<(ServerEndpoint Server, Task<NpgsqlConnection> Attempt)> { (first, firstAttempt) };
         Suspect(first, failures);
-        var canHedge = TryHedge(pending, state, failures, cancellationToken);
+        var canHedge = TryHedge(pending, state, failures, budget, attemptToken, cancellationToken);
         using var timers = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         try
         {
@@ -73,11 +75,24 @@ sealed class HedgedOpen(BalancedOpener opener, BrightDbSettings settings, TimePr
                 var timer = canHedge ? Task.Delay(settings.HedgedOpenDelay, time, timers.Token) : null;
                 if (timer is not null)
                     waits.Add(timer);
-                var done = await Task.WhenAny(waits).WaitAsync(cancellationToken).ConfigureAwait(false);
+                Task done;
+                try
+                {
+                    done = await Task.WhenAny(waits).WaitAsync(budget.Remaining, time, cancellationToken).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    // The open's time is up: every attempt still running is given up (closed if it opens after all).
+                    foreach (var (stillWaiting, _) in pending)
+                        failures.Add(stillWaiting, RanOut(stillWaiting));
+                    return null;
+                }
+
+
                 if (done == timer)
                 {
                     Suspect(pending[^1].Server, failures);
-                    canHedge = TryHedge(pending, state, failures, cancellationToken);
+                    canHedge = TryHedge(pending, state, failures, budget, attemptToken, cancellationToken);
                     continue;
                 }
 
@@ -107,17 +122,20 @@ sealed class HedgedOpen(BalancedOpener opener, BrightDbSettings settings, TimePr
     }
 
     /// <summary>
-    /// Waits for an attempt, or gives it up as soon as the caller cancels: Npgsql does not always stop waiting for a server
-    /// that accepted the connection and never answers. The abandoned attempt runs on until its own <c>Timeout</c>, still
-    /// counted where it chose (not in the host map), and its connection, if it opens after all, is closed.
+    /// Waits for an attempt, or gives it up as soon as the caller cancels or the open's time is up
+    /// (<paramref name="limit"/>): Npgsql does not always stop waiting for a server that accepted the connection and never
+    /// answers. The abandoned attempt runs on until its own <c>Timeout</c>, still counted where it chose (not in the host
+    /// map), and its connection, if it opens after all, is closed.
     /// </summary>
-    internal static async Task<NpgsqlConnection> Abandonable(Task<NpgsqlConnection> attempt, CancellationToken cancellationToken)
+    /// <exception cref="TimeoutException">The open's time ran out.</exception>
+    internal static async Task<NpgsqlConnection> Abandonable(
+        Task<NpgsqlConnection> attempt, ServerEndpoint server, TimeSpan limit, TimeProvider time, CancellationToken cancellationToken)
     {
-        if (!cancellationToken.CanBeCanceled)
+        if (!cancellationToken.CanBeCanceled && limit == Timeout.InfiniteTimeSpan)
             return await attempt.ConfigureAwait(false);
         try
         {
-            return await attempt.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return await attempt.WaitAsync(limit, time, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -126,7 +144,16 @@ sealed class HedgedOpen(BalancedOpener opener, BrightDbSettings settings, TimePr
             CloseWhenOpened(attempt);
             throw;
         }
+        catch (TimeoutException e) when (!attempt.IsCompleted)
+        {
+            CloseWhenOpened(attempt);
+            throw RanOut(server, e);
+        }
     }
+
+    /// <summary>The failure of an attempt that the open's time budget cut short: it says nothing of the server's health.</summary>
+    internal static TimeoutException RanOut(ServerEndpoint server, Exception? inner = null) =>
+        new($"the open's Timeout ran out while connecting to {server}", inner);
 
     /// <summary>A server that has not answered within the hedge delay: other opens skip it, as a suspect of hanging.</summary>
     void Suspect(ServerEndpoint server, OpenFailures failures)
@@ -141,7 +168,9 @@ sealed class HedgedOpen(BalancedOpener opener, BrightDbSettings settings, TimePr
     /// otherwise cost a Timeout), and only where there is room at once: queueing behind a busy server would not hedge.
     /// False when no server could take it.
     /// </summary>
-    bool TryHedge(List<(ServerEndpoint Server, Task<NpgsqlConnection> Attempt)> pending, ClusterState state, OpenFailures failures, CancellationToken cancellationToken)
+    bool TryHedge(
+        List<(ServerEndpoint Server, Task<NpgsqlConnection> Attempt)> pending, ClusterState state, OpenFailures failures, OpenBudget budget,
+        CancellationToken attemptToken, CancellationToken cancellationToken)
     {
         if (opener.Select(state, failures.Tried, out var kind, allowProbe: false) is not { } next)
             return false;
@@ -152,7 +181,8 @@ sealed class HedgedOpen(BalancedOpener opener, BrightDbSettings settings, TimePr
             return false;
         }
 
-        pending.Add((next, opener.AttemptAsync(ticket, kind == SelectionKind.Probe, async: true, cancellationToken).AsTask()));
+        // A hedge gets what is left of the open's Timeout.
+        pending.Add((next, opener.AttemptAsync(ticket, kind == SelectionKind.Probe, async: true, attemptToken, cancellationToken, budget).AsTask()));
         return true;
     }
 

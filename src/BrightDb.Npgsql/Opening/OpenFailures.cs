@@ -23,22 +23,31 @@ sealed class OpenFailures
     }
 
     /// <summary>The error of an open that found no server to use: each server tried and why it failed, each skipped and why.</summary>
-    internal static NpgsqlException NoServerAvailable(ClusterState state, OpenFailures? openFailures, BrightDbSettings settings)
+    /// <param name="state">The snapshot the open used.</param>
+    /// <param name="openFailures">What the open tried, if anything.</param>
+    /// <param name="settings">The data source's settings, for the wording.</param>
+    /// <param name="timeoutSpent">The open stopped because its <c>Timeout</c> was spent.</param>
+    internal static NpgsqlException NoServerAvailable(ClusterState state, OpenFailures? openFailures, BrightDbSettings settings, bool timeoutSpent = false)
     {
         var reason = state.Plan.EmptyReason;
         var failures = openFailures?.Errors;
         var parts = new List<string>();
         if (failures is not null)
-            parts.AddRange(failures.Select(f => $"{f.Server}: {FailureClassifier.Describe(f.Error)}"));
-        foreach (var server in state.Plan.Candidates.Where(s => failures?.Any(f => f.Server == s) != true))
-            parts.Add($"{server}: skipped, marked down after: {server.LastFailure ?? "an earlier failure"}");
+            parts.AddRange(failures.Select(f => Describe(f.Server, f.Error)));
+        if (!timeoutSpent)
+        {
+            foreach (var server in state.Plan.Candidates.Where(s => failures?.Any(f => f.Server == s) != true))
+                parts.Add($"{server}: skipped, marked down after: {server.LastFailure ?? "an earlier failure"}");
+        }
 
         var message = reason is not null
             ? $"No server to connect to: {reason}."
-            : settings.FallbackToTopologyKeysOnly && settings.TopologyKeys.Count > 0
-                ? $"No server matching Topology Keys '{string.Join(",", settings.TopologyKeys)}' is available, and Fallback To Topology Keys Only is true. "
-                  + string.Join("; ", parts)
-                : $"No server of the cluster could be reached ({settings.LoadBalance}). " + string.Join("; ", parts);
+            : timeoutSpent
+                ? $"No server of the cluster could be reached within Timeout ({settings.ConnectTimeout.TotalSeconds} s). " + string.Join("; ", parts)
+                : settings.FallbackToTopologyKeysOnly && settings.TopologyKeys.Count > 0
+                    ? $"No server matching Topology Keys '{string.Join(",", settings.TopologyKeys)}' is available, and Fallback To Topology Keys Only is true. "
+                      + string.Join("; ", parts)
+                    : $"No server of the cluster could be reached ({settings.LoadBalance}). " + string.Join("; ", parts);
         var inner = failures switch
         {
             { Count: 1 } => failures[0].Error,
@@ -46,5 +55,20 @@ sealed class OpenFailures
             _ => null,
         };
         return new NpgsqlException(message, inner);
+    }
+
+    /// <summary>
+    /// Why an attempt on <paramref name="server"/> failed. When Npgsql's failover within the attempt tried the server's whole
+    /// host list, each host is named with its own error.
+    /// </summary>
+    static string Describe(ServerEndpoint server, Exception error)
+    {
+        if (error is NpgsqlException { InnerException: AggregateException hosts } && hosts.InnerExceptions.Count == 1 + server.Fallbacks.Count)
+        {
+            return string.Join(", then ", hosts.InnerExceptions.Select((e, i) =>
+                $"{(i == 0 ? server.Address : server.Fallbacks[i - 1])}: {FailureClassifier.Describe(e)}"));
+        }
+
+        return $"{server}: {FailureClassifier.Describe(error)}";
     }
 }

@@ -12,19 +12,20 @@ namespace BrightDb.Npgsql.Pooling;
 /// </summary>
 static class FallbackOrder
 {
-    /// <summary>Servers after a server's own in its host list.</summary>
-    internal const int MaxFallbacks = 2;
-
-    internal static IReadOnlyList<HostAndPort> For(ServerEndpoint server, ClusterState? state, IReadOnlyList<HostAndPort> listedHosts)
+    /// <param name="server">The server whose list it is.</param>
+    /// <param name="state">The current snapshot, or <see langword="null"/> before the first discovery.</param>
+    /// <param name="listedHosts">The hosts of the connection string.</param>
+    /// <param name="maxFallbacks">At most this many servers after <paramref name="server"/> (<see cref="BrightDbSettings.MaxFallbacks"/>).</param>
+    internal static IReadOnlyList<HostAndPort> For(ServerEndpoint server, ClusterState? state, IReadOnlyList<HostAndPort> listedHosts, int maxFallbacks)
     {
-        var fallbacks = new List<HostAndPort>(MaxFallbacks);
+        var fallbacks = new List<HostAndPort>(maxFallbacks);
         if (state is not null && Array.FindIndex(state.Plan.Groups, g => Array.IndexOf(g, server) >= 0) is var first and >= 0)
         {
-            for (var g = first; g < state.Plan.Groups.Length && fallbacks.Count < MaxFallbacks; g++)
+            for (var g = first; g < state.Plan.Groups.Length && fallbacks.Count < maxFallbacks; g++)
             {
                 var group = state.Plan.Groups[g];
                 var start = g == first ? Array.IndexOf(group, server) + 1 : 0;
-                for (var i = 0; i < group.Length && fallbacks.Count < MaxFallbacks; i++)
+                for (var i = 0; i < group.Length && fallbacks.Count < maxFallbacks; i++)
                 {
                     var candidate = group[(start + i) % group.Length];
                     if (candidate != server)
@@ -37,7 +38,7 @@ static class FallbackOrder
 
         foreach (var listed in listedHosts)
         {
-            if (listed != server.Address && fallbacks.Count < MaxFallbacks && !fallbacks.Contains(listed))
+            if (listed != server.Address && fallbacks.Count < maxFallbacks && !fallbacks.Contains(listed))
                 fallbacks.Add(listed);
         }
 

@@ -46,6 +46,9 @@ sealed class TopologyManager
         health.RequestRefresh = RequestRefresh;
     }
 
+    /// <summary>Whether an open waits for a refresh now (the first discovery, or a refresh interval of 0).</summary>
+    internal bool OpensWait => Current is null || !_schedule.InBackground;
+
     /// <summary>The current state, or <see langword="null"/> before the first discovery.</summary>
     internal ClusterState? Current => Volatile.Read(ref _state);
 
@@ -56,7 +59,7 @@ sealed class TopologyManager
     internal ServerEndpoint? Find(string? host, int port) => _registry.Find(host, port);
 
     /// <summary>The servers that follow <paramref name="server"/> in its data source's host list (<see cref="FallbackOrder"/>).</summary>
-    internal IReadOnlyList<HostAndPort> FallbacksFor(ServerEndpoint server) => FallbackOrder.For(server, Current, _settings.ListedHosts);
+    internal IReadOnlyList<HostAndPort> FallbacksFor(ServerEndpoint server) => FallbackOrder.For(server, Current, _settings.ListedHosts, _settings.MaxFallbacks);
 
     /// <summary>
     /// The state to open a connection with. A fresh-enough snapshot is returned at once; a stale one is returned too,

@@ -1,0 +1,133 @@
+using System.Data.Common;
+using System.Diagnostics;
+using BrightDb.LocalCluster;
+using BrightDb.Npgsql.IntegrationTests.Support;
+using Xunit.Abstractions;
+using Cluster = BrightDb.LocalCluster.LocalCluster;
+
+namespace BrightDb.Npgsql.IntegrationTests;
+
+/// <summary>
+/// One time budget per open: whatever number of servers an open tries, waits for or hedges, it ends within <c>Timeout</c>
+/// (plus a small margin for the machine), and when it fails its error names each server it tried.
+/// </summary>
+public sealed class OpenBudgetTests(ThreeZonesClusterFixture fixture, ITestOutputHelper output) : IClassFixture<ThreeZonesClusterFixture>
+{
+    /// <summary>The margin over <c>Timeout</c> an open may take: timers firing and the machine being busy, not another attempt.</summary>
+    static readonly TimeSpan Margin = TimeSpan.FromMilliseconds(500);
+
+    static readonly TimeSpan Budget = TimeSpan.FromSeconds(3);
+
+    Cluster Cluster => fixture.Cluster;
+
+    /// <summary>The ways an application opens a connection, each on a data source of its own.</summary>
+    public static TheoryData<string> Paths => ["OpenConnection", "OpenConnectionAsync", "CreateConnection+Open", "CreateConnection+OpenAsync"];
+
+    /// <summary>Whether the driver opens the connection itself (and words the error), rather than Npgsql's <c>Open</c>.</summary>
+    static bool DriverOpens(string path) => path.StartsWith("OpenConnection", StringComparison.Ordinal);
+
+    static async Task<DbConnection> OpenAsync(BrightDbDataSource ds, string path)
+    {
+        switch (path)
+        {
+            case "OpenConnection":
+                return ds.OpenConnection();
+            case "OpenConnectionAsync":
+                return await ds.OpenConnectionAsync();
+            case "CreateConnection+Open":
+            {
+                var connection = ds.CreateConnection();
+                connection.Open();
+                return connection;
+            }
+
+            default:
+            {
+                var connection = ds.CreateConnection();
+                await connection.OpenAsync();
+                return connection;
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public async Task Two_of_three_nodes_silent_each_open_ends_within_Timeout(string path)
+    {
+        var app = "budget-" + path.Replace('+', '-').ToLowerInvariant();
+        var silent = new[] { Cluster.Nodes[1], Cluster.Nodes[2] };
+        foreach (var node in silent)
+            await Cluster.PauseNodeAsync(node.Index);
+        try
+        {
+            var verdict = new Verdict();
+            var figures = new List<string>();
+            // Five fresh data sources: each first open chooses among the three servers knowing nothing of the silent two.
+            for (var i = 0; i < 5; i++)
+            {
+                await using var ds = Counts.Create(EveryPath.ConnectionString(Cluster, $"{app}-{i}", pooling: false, hedgedOpenDelay: 2000,
+                    extra: $"Timeout={Budget.TotalSeconds}"));
+                var watch = Stopwatch.StartNew();
+                try
+                {
+                    await using var connection = await OpenAsync(ds, path);
+                    watch.Stop();
+                    await EveryPath.SelectOneAsync(connection);
+                    figures.Add($"#{i} opened in {watch.Elapsed.TotalSeconds:F2} s");
+                }
+                catch (Exception e)
+                {
+                    watch.Stop();
+                    figures.Add($"#{i} failed in {watch.Elapsed.TotalSeconds:F2} s: {e.Message}");
+                    // A failed open names both silent servers among those it tried (the driver's own opens: on the
+                    // CreateConnection path the error is Npgsql's).
+                    foreach (var node in DriverOpens(path) ? silent : [])
+                        verdict.Check(e.Message.Contains($"{node.Host}:{node.Port}", StringComparison.Ordinal), $"#{i}: error does not name {node.Host}: {e.Message}");
+                }
+
+                verdict.Check(watch.Elapsed < Budget + Margin, $"#{i} took {watch.Elapsed.TotalSeconds:F2} s, over Timeout ({Budget.TotalSeconds} s) + {Margin.TotalMilliseconds} ms");
+            }
+
+            output.WriteLine($"{path}, nodes 2 and 3 silent, Timeout={Budget.TotalSeconds}: {string.Join("; ", figures)}");
+            verdict.Assert();
+        }
+        finally
+        {
+            await EveryPath.RestoreAsync(Cluster);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public async Task Only_silent_servers_eligible_the_open_fails_within_Timeout_naming_each(string path)
+    {
+        var app = "budget-only-" + path.Replace('+', '-').ToLowerInvariant();
+        var silent = new[] { Cluster.Nodes[1], Cluster.Nodes[2] };
+        foreach (var node in silent)
+            await Cluster.PauseNodeAsync(node.Index);
+        try
+        {
+            await using var ds = Counts.Create(EveryPath.ConnectionString(Cluster, app, pooling: false, hedgedOpenDelay: 2000,
+                extra: $"Timeout={Budget.TotalSeconds};Topology Keys={EveryPath.Zone2b},{EveryPath.Zone2c};Fallback To Topology Keys Only=true"));
+            var watch = Stopwatch.StartNew();
+            var events = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            ds.HostMarkedDown += (_, e) => events.Enqueue($"{watch.Elapsed.TotalSeconds:F2} s down {e.Host}: {e.Reason}");
+            var error = await Assert.ThrowsAnyAsync<Exception>(async () =>
+            {
+                await using var connection = await OpenAsync(ds, path);
+            });
+            watch.Stop();
+            output.WriteLine($"{path}, only nodes 2 and 3 eligible and both silent, Timeout={Budget.TotalSeconds}: failed in {watch.Elapsed.TotalSeconds:F2} s: {error.Message}; events: {string.Join(" | ", events)}");
+
+            var verdict = new Verdict();
+            verdict.Check(watch.Elapsed < Budget + Margin, $"took {watch.Elapsed.TotalSeconds:F2} s, over Timeout ({Budget.TotalSeconds} s) + {Margin.TotalMilliseconds} ms");
+            foreach (var node in DriverOpens(path) ? silent : [])
+                verdict.Check(error.Message.Contains($"{node.Host}:{node.Port}", StringComparison.Ordinal), $"error does not name {node.Host}: {error.Message}");
+            verdict.Assert();
+        }
+        finally
+        {
+            await EveryPath.RestoreAsync(Cluster);
+        }
+    }
+}
