@@ -84,6 +84,7 @@ static class Cli
             root.Subcommands.Add(operation);
         }
 
+        root.Subcommands.Add(FaultCommand.Build(context, baseDir));
         root.Subcommands.Add(RpczServeCommand.Build(baseDir));
         return root;
     }

@@ -27,9 +27,13 @@ static class ClusterCommands
             Hidden = true,
         };
         var pgBinDir = new Option<string?>("--pg_bin_dir") { Description = "Folder of initdb, pg_ctl and postgres.", Hidden = true };
+        var faultProxy = new Option<bool>("--fault_proxy")
+        {
+            Description = "Put a fault-injecting TCP proxy on every node's address (the servers listen on 127.1.x.i); see the fault command.",
+        };
         var command = new Command("create", "Create and start a cluster, and its rpcz pages on port 8100.")
         {
-            rf, placementInfo, numNodes, port, addressBlock, pgBinDir,
+            rf, placementInfo, numNodes, port, addressBlock, pgBinDir, faultProxy,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -63,8 +67,10 @@ static class ClusterCommands
                 AddressBlock = block,
                 PostgresBinDirectory = parse.GetValue(pgBinDir),
                 StartRpcz = false,
+                FaultProxy = parse.GetValue(faultProxy),
+                ServeFaultProxy = false,
             }, ct);
-            // The servers must outlive this process; rpcz is served by a detached process of our own.
+            // The servers must outlive this process; rpcz (and the fault proxies) are served by a detached process of our own.
             cluster.Detach();
             try
             {

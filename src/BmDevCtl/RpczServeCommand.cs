@@ -5,8 +5,10 @@ using BrightDb.LocalCluster;
 namespace BmDevCtl;
 
 /// <summary>
-/// The hidden <c>rpcz-serve</c> command: the detached process that serves every node's rpcz page for a CLI cluster. It
-/// follows the state file (nodes added or removed) and exits when the cluster is destroyed or on SIGTERM.
+/// The hidden <c>rpcz-serve</c> command: the detached process that serves every node's rpcz page for a CLI cluster and, for
+/// a cluster created with <c>--fault_proxy</c>, every node's fault proxy. It follows the state file (nodes added, removed,
+/// stopped or started, faults set) every second and at once when asked on the proxies' control channel, and exits when the
+/// cluster is destroyed or on SIGTERM.
 /// </summary>
 static class RpczServeCommand
 {
@@ -26,17 +28,49 @@ static class RpczServeCommand
             });
             DetachedRpcz.RecordCurrentProcess(directory);
             await using var server = new RpczServer();
+            await using var proxies = new FaultProxyServer();
+            using var syncing = new SemaphoreSlim(1, 1);
+            // Proxies first: once rpcz answers (what create waits for), the proxies listen too.
+            async Task<bool> SyncAsync(CancellationToken token)
+            {
+                await syncing.WaitAsync(token);
+                try
+                {
+                    await using var cluster = LocalCluster.TryAttach(directory);
+                    if (cluster is null)
+                    {
+                        return false;
+                    }
+
+                    proxies.Sync(cluster.Nodes);
+                    server.Sync(cluster.Nodes);
+                    return true;
+                }
+                finally
+                {
+                    syncing.Release();
+                }
+            }
+
+            bool proxied;
+            await using (var created = LocalCluster.TryAttach(directory))
+            {
+                proxied = created is { FaultProxy: true };
+            }
+
+            await using var control = proxied ? FaultProxyControl.Listen(directory, SyncAsync) : null;
             while (!stop.IsCancellationRequested)
             {
                 try
                 {
-                    var cluster = LocalCluster.TryAttach(directory);
-                    if (cluster is null)
+                    if (!await SyncAsync(stop.Token))
                     {
                         break;
                     }
-
-                    server.Sync(cluster.Nodes);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
                 }
                 catch (Exception ex) when (ex is LocalClusterException or IOException)
                 {

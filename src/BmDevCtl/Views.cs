@@ -35,6 +35,16 @@ static class Views
             ? $"rpcz: served by process {pid.ToString(CultureInfo.InvariantCulture)}."
             : "rpcz: not running.");
         console.WriteLine($"yb_servers(): {Behavior(cluster)}; lists {cluster.Nodes.Count(n => n.IsMember && n.State != NodeState.Removed)} node(s).");
+        if (cluster.FaultProxy)
+        {
+            var nodes = cluster.Nodes.Where(n => n.State != NodeState.Removed).ToList();
+            console.WriteLine("Fault proxies: every address above is a proxy; the servers listen on " +
+                              string.Join(", ", nodes.Select(n => $"{n.ServerHost}:{n.ServerPort.ToString(CultureInfo.InvariantCulture)}")) + ".");
+            foreach (var node in nodes)
+            {
+                console.WriteLine($"  node {node.Index.ToString(CultureInfo.InvariantCulture)}: fault {node.Fault}");
+            }
+        }
     }
 
     public static async Task ConnectionsAsync(IAnsiConsole console, LocalCluster cluster, CancellationToken ct)

@@ -11,13 +11,13 @@ namespace BrightDb.LocalCluster;
 /// obtained by <see cref="TryAttach"/> (as the CLI does, one command per process) is only released when disposed; call
 /// <see cref="DestroyAsync"/> to destroy it. Operations on one cluster object are serialised.
 /// </remarks>
-public sealed class LocalCluster : IAsyncDisposable, IDisposable
+public sealed partial class LocalCluster : IAsyncDisposable, IDisposable
 {
     readonly OperationGate _gate = new();
     readonly ClusterStore _store;
     readonly ServerControl _servers;
+    readonly InProcessServers _local = new();
     AddressBlockLease? _lease;
-    RpczServer? _rpcz;
     bool _destroysOnDispose;
 
     internal LocalCluster(ClusterStore store, ServerControl servers, AddressBlockLease lease, bool destroysOnDispose)
@@ -93,13 +93,14 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
     /// <returns>The connection string.</returns>
     public string ConnectionString(int nodeIndex = 1) => ClientSql.ConnectionString(Node(nodeIndex), Password);
 
-    /// <summary>A superuser connection string to a node, for tools and tests (not counted as a client connection of bigmath).</summary>
+    /// <summary>A superuser connection string to a node's server, for tools and tests (not counted as a client connection of
+    /// bigmath). It goes to <see cref="LocalNode.ServerHost"/>, past the node's fault proxy if there is one.</summary>
     /// <param name="nodeIndex">The node's index.</param>
     /// <returns>The connection string.</returns>
     public string AdminConnectionString(int nodeIndex)
     {
         var node = Node(nodeIndex);
-        return AdminConnection.Builder(node.Host, node.Port).ConnectionString;
+        return AdminConnection.Builder(node.ServerHost, node.ServerPort).ConnectionString;
     }
 
     /// <summary>Stops a node cleanly (fast shutdown) after taking it out of the membership.</summary>
@@ -153,7 +154,7 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
         using var _ = await _gate.EnterAsync(ct).ConfigureAwait(false);
         var node = _store.NewNode(_store.NextIndex(), spec);
         await NodeTransitions.Add.ApplyAsync(node, _store, _servers, ct).ConfigureAwait(false);
-        _rpcz?.Sync(Nodes);
+        await SyncServersAsync(required: false, ct).ConfigureAwait(false);
         return node;
     }
 
@@ -237,19 +238,20 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
     /// <see cref="TryAttach"/>).</summary>
     public void Detach() => _destroysOnDispose = false;
 
-    /// <summary>Destroys the cluster: stops every server (paused ones are resumed first), stops its rpcz server, deletes the
-    /// data and releases the address block. Safe to call twice.</summary>
+    /// <summary>Destroys the cluster: stops its fault proxies and rpcz server, stops every server (paused ones are resumed
+    /// first), deletes the data and releases the address block. Safe to call twice.</summary>
     /// <returns>A task completing when nothing of the cluster is left.</returns>
     public async ValueTask DestroyAsync() => await _gate.CloseAsync(async () =>
     {
-        await StopRpczAsync().ConfigureAwait(false);
+        await _local.DisposeAsync().ConfigureAwait(false);
         await DetachedRpcz.StopAsync(BaseDirectory).ConfigureAwait(false);
         await _servers.StopAllAsync(Nodes).ConfigureAwait(false);
         _store.DeleteFiles();
         ReleaseLease();
     }).ConfigureAwait(false);
 
-    /// <summary>Destroys the cluster if this object created it; an attached cluster is only released.</summary>
+    /// <summary>Destroys the cluster if this object created it; an attached cluster is only released (rpcz and fault proxies
+    /// served by this process stop).</summary>
     /// <returns>A task completing when done.</returns>
     public async ValueTask DisposeAsync()
     {
@@ -259,7 +261,7 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
             return;
         }
 
-        await StopRpczAsync().ConfigureAwait(false);
+        await _local.DisposeAsync().ConfigureAwait(false);
         ReleaseLease();
     }
 
@@ -267,27 +269,14 @@ public sealed class LocalCluster : IAsyncDisposable, IDisposable
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     /// <summary>Serves every node's rpcz page from this process.</summary>
-    internal void ServeRpcz()
-    {
-        _rpcz ??= new RpczServer();
-        _rpcz.Sync(Nodes);
-    }
+    internal void ServeRpcz() => _local.ServeRpcz(Nodes);
 
     /// <summary>Runs one node operation of <see cref="NodeTransitions"/> on a node that was not removed.</summary>
     async Task TransitionAsync(NodeTransition transition, int index, CancellationToken ct)
     {
         using var _ = await _gate.EnterAsync(ct).ConfigureAwait(false);
         await transition.ApplyAsync(_store.ExistingNode(index), _store, _servers, ct).ConfigureAwait(false);
-        _rpcz?.Sync(Nodes);
-    }
-
-    async Task StopRpczAsync()
-    {
-        if (_rpcz is not null)
-        {
-            await _rpcz.DisposeAsync().ConfigureAwait(false);
-            _rpcz = null;
-        }
+        await SyncServersAsync(required: false, ct).ConfigureAwait(false);
     }
 
     void ReleaseLease()

@@ -39,6 +39,17 @@ public sealed class LocalClusterOptions
     /// newest <c>/usr/lib/postgresql/*/bin</c> (or uses the <c>BRIGHTDB_PG_BIN</c> environment variable).</summary>
     public string? PostgresBinDirectory { get; init; }
 
+    /// <summary>Put a fault-injecting TCP proxy in front of every node: the proxy listens on the address the cluster reports
+    /// (<see cref="LocalNode.Host"/>, what <c>yb_servers()</c> lists and <see cref="LocalCluster.ConnectionString"/> gives) and
+    /// the server on <see cref="LocalNode.ServerHost"/> (another loopback address, e.g. <c>127.1.&lt;block&gt;.i</c>). Faults are
+    /// set with <see cref="LocalCluster.SetFaultAsync"/>. Without it clients reach the servers directly.</summary>
+    public bool FaultProxy { get; init; }
+
+    /// <summary>With <see cref="FaultProxy"/>, run the proxies in this process while the cluster object lives (the default);
+    /// <see langword="false"/> leaves them to a process of its own, as <c>bm-dev-ctl</c> does (<see cref="FaultProxyServer"/>
+    /// with <see cref="FaultProxyControl"/>).</summary>
+    public bool ServeFaultProxy { get; init; } = true;
+
     /// <summary>How long one server may take to start before the operation fails.</summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
 

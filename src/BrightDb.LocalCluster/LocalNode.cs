@@ -5,11 +5,14 @@ namespace BrightDb.LocalCluster;
 /// <summary>One node of a <see cref="LocalCluster"/>: a PostgreSQL server on its own address (or port).</summary>
 public sealed class LocalNode
 {
-    internal LocalNode(int index, string host, int port, int rpczPort, Placement placement, NodeType type, string uuid, string directory)
+    internal LocalNode(int index, string host, int port, int rpczPort, Placement placement, NodeType type, string uuid, string directory,
+        string? serverHost = null, int? serverPort = null)
     {
         Index = index;
         Host = host;
         Port = port;
+        ServerHost = serverHost ?? host;
+        ServerPort = serverPort ?? port;
         RpczPort = rpczPort;
         Placement = placement;
         Type = type;
@@ -25,6 +28,19 @@ public sealed class LocalNode
 
     /// <summary>The SQL port, 2521 unless the cluster uses a single address.</summary>
     public int Port { get; }
+
+    /// <summary>The address the PostgreSQL server itself listens on: <see cref="Host"/> unless the node is behind a fault proxy
+    /// (then e.g. <c>127.1.0.2</c>). The tool's own superuser connections go there, past any fault.</summary>
+    public string ServerHost { get; }
+
+    /// <summary>The port of <see cref="ServerHost"/>.</summary>
+    public int ServerPort { get; }
+
+    /// <summary>Whether a fault proxy listens on <see cref="Host"/> and forwards to <see cref="ServerHost"/>.</summary>
+    public bool BehindFaultProxy => ServerHost != Host || ServerPort != Port;
+
+    /// <summary>The fault the node's proxy injects (<see cref="NodeFault.None"/> without one).</summary>
+    public NodeFault Fault { get; internal set; } = NodeFault.None;
 
     /// <summary>The port of <c>http://Host:RpczPort/rpcz</c> (8100 unless the cluster uses a single address).</summary>
     public int RpczPort { get; }

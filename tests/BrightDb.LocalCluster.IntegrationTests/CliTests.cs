@@ -23,6 +23,9 @@ public sealed class CliBadInputTests
     [InlineData("less than --rf", "create", "--rf", "3", "--num_nodes", "2")]
     [InlineData("at least 1", "create", "--rf", "0")]
     [InlineData("not a TCP port", "create", "--port", "70000")]
+    [InlineData("needs a value (milliseconds)", "fault", "1", "latency")]
+    [InlineData("takes no value", "fault", "1", "refuse", "3")]
+    [InlineData("--direction applies to latency only", "fault", "1", "stall", "--direction", "down")]
     public async Task Usage_errors_exit_2_and_create_nothing(string expected, params string[] args)
     {
         var (code, _, error) = await CliRun.RunAsync([.. args, "--base_dir", _baseDir]);
@@ -39,6 +42,7 @@ public sealed class CliBadInputTests
     [InlineData("kill_node", "1")]
     [InlineData("start_node", "2")]
     [InlineData("add_node", "--placement_info", "a.b.c")]
+    [InlineData("fault", "1", "hang")]
     public async Task Commands_without_a_cluster_fail_with_exit_1(params string[] args)
     {
         var (code, _, error) = await CliRun.RunAsync([.. args, "--base_dir", _baseDir]);
@@ -63,7 +67,7 @@ public sealed class CliBadInputTests
         var (code, output, _) = await CliRun.RunAsync("--help");
         Assert.Equal(0, code);
         foreach (var command in new[] { "create", "destroy", "status", "add_node", "remove_node", "stop_node", "start_node", "kill_node",
-                     "pause_node", "resume_node", "conns", "yb_servers" })
+                     "pause_node", "resume_node", "conns", "yb_servers", "fault" })
         {
             Assert.Contains(command, output, StringComparison.Ordinal);
         }
@@ -145,6 +149,9 @@ public sealed class CliClusterTests : IAsyncLifetime
         Assert.Contains("us-west-2b", yb.Output, StringComparison.Ordinal);
 
         Assert.Equal(1, (await RunAsync("kill_node", "9")).Code);
+        var noProxy = await RunAsync("fault", "1", "hang");
+        Assert.Equal(1, noProxy.Code);
+        Assert.Contains("without fault proxies", noProxy.Error, StringComparison.Ordinal);
         Assert.Equal(1, (await RunAsync("yb_servers", "--node", "9")).Code);
 
         await StepAsync(NodeState.Stopped, 3, "stop_node", "3");

@@ -20,6 +20,17 @@ sealed record AddressPlan(int Block, bool SingleAddress, int Port, int RpczPort)
 
     public int HttpPort(int index) => SingleAddress ? FirstPort(RpczPort, 40000) + index - 1 : RpczPort;
 
+    /// <summary>Where node i's server listens when a fault proxy listens on its address: the same port on
+    /// <c>127.1.&lt;block&gt;.i</c> (nothing else uses 127.1.0.0/16), or, without loopback aliases, 127.0.0.1 with the port
+    /// moved above every SQL and rpcz port range.</summary>
+    public string ServerHost(int index) => LoopbackAliasesWork ? string.Concat("127.1.", Host(index).AsSpan("127.0.".Length)) : Host(index);
+
+    /// <summary>The port of <see cref="ServerHost"/>.</summary>
+    public int ServerPort(int index) => LoopbackAliasesWork ? SqlPort(index) : SqlPort(index) + ServerPortOffset;
+
+    /// <summary>Above 20000 + 250 * 40 (SQL ports of automatic blocks) and 40000 + 250 * 40 (their rpcz ports).</summary>
+    const int ServerPortOffset = 30000;
+
     /// <summary>On 127.0.0.1 an automatic block gets its own port range; the CLI's block 0 keeps the ports asked for.</summary>
     int FirstPort(int requested, int rangeStart) =>
         Block == 0 || LoopbackAliasesWork ? requested : rangeStart + (Block * PortsPerBlock);

@@ -14,7 +14,8 @@ static class AdminSql
 {
     public static string ConnectionString(LocalNode node, int timeoutSeconds = 15)
     {
-        var builder = AdminConnection.Builder(node.Host, node.Port);
+        // Straight to the server: the tool's own queries never meet a fault of the node's proxy.
+        var builder = AdminConnection.Builder(node.ServerHost, node.ServerPort);
         builder.ApplicationName = ServerSetup.ToolApplicationName;
         builder.Pooling = true;
         builder.MaxPoolSize = 4;

@@ -24,6 +24,11 @@ static class ClusterLauncher
             for (var i = 1; i <= options.Nodes.Count; i++)
             {
                 AddressPlan.EnsureFree(plan.Host(i), plan.SqlPort(i));
+                if (options.FaultProxy)
+                {
+                    AddressPlan.EnsureFree(plan.ServerHost(i), plan.ServerPort(i));
+                }
+
                 if (options.StartRpcz)
                 {
                     AddressPlan.EnsureFree(plan.Host(i), plan.HttpPort(i));
@@ -35,7 +40,8 @@ static class ClusterLauncher
             lease.Record(baseDirectory);
             var template = await TemplateDataDirectory.EnsureAsync(pg, options.WithYbServers, cancellationToken).ConfigureAwait(false);
             var store = ClusterStore.Create(baseDirectory,
-                new ClusterSettings(Guid.NewGuid().ToString("N"), plan, options.Password, owns, options.WithYbServers, pg.BinDirectory));
+                new ClusterSettings(Guid.NewGuid().ToString("N"), plan, options.Password, owns, options.WithYbServers, pg.BinDirectory,
+                    options.FaultProxy));
             var servers = new ServerControl(store, options.StartTimeout, pg, options.ExtraNodeConfiguration);
             cluster = new LocalCluster(store, servers, lease, destroysOnDispose: true);
             List<LocalNode> nodes = [.. options.Nodes.Select((spec, i) => store.NewNode(i + 1, spec))];
@@ -51,6 +57,11 @@ static class ClusterLauncher
             if (options.StartRpcz)
             {
                 cluster.ServeRpcz();
+            }
+
+            if (options.FaultProxy && options.ServeFaultProxy)
+            {
+                cluster.ServeFaultProxy();
             }
 
             return cluster;

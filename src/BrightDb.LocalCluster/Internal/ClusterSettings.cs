@@ -7,5 +7,6 @@ namespace BrightDb.LocalCluster.Internal;
 /// <param name="OwnsBaseDirectory">Whether destroy deletes the whole base directory (the cluster created it) or only its own files in it.</param>
 /// <param name="WithYbServers">Whether its servers have <c>yb_servers()</c>.</param>
 /// <param name="BinDirectory">The PostgreSQL binaries it runs.</param>
+/// <param name="FaultProxy">Whether a fault proxy listens on every node's address and its server elsewhere.</param>
 sealed record ClusterSettings(
-    string UniverseUuid, AddressPlan Plan, string Password, bool OwnsBaseDirectory, bool WithYbServers, string BinDirectory);
+    string UniverseUuid, AddressPlan Plan, string Password, bool OwnsBaseDirectory, bool WithYbServers, string BinDirectory, bool FaultProxy);

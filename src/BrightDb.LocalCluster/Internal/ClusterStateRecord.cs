@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace BrightDb.LocalCluster.Internal;
 
 /// <summary>What a cluster is, persisted in its base directory so separate CLI invocations work on the same cluster.</summary>
@@ -33,4 +35,8 @@ sealed record ClusterStateRecord
     public long BehaviorDelayMs { get; init; }
 
     public List<YbServersRow>? Override { get; init; }
+
+    /// <summary>Whether every node's address is a fault proxy's (absent in older files: no proxy).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool FaultProxy { get; init; }
 }

@@ -79,15 +79,16 @@ sealed class ClusterStore(string baseDirectory, ClusterSettings settings, YbServ
         }
 
         var settings = new ClusterSettings(state.UniverseUuid, new AddressPlan(state.AddressBlock, state.SingleAddress, state.Port, state.RpczPort),
-            state.Password, state.OwnsBaseDirectory, state.WithYbServers, state.BinDirectory);
+            state.Password, state.OwnsBaseDirectory, state.WithYbServers, state.BinDirectory, state.FaultProxy);
         var store = new ClusterStore(baseDirectory, settings, YbServersBehavior.FromWire(state.Behavior, state.BehaviorDelayMs), state.Override);
         foreach (var r in state.Nodes.OrderBy(n => n.Index))
         {
             store._nodes.Add(new LocalNode(r.Index, r.Host, r.Port, r.RpczPort, new Placement(r.Cloud, r.Region, r.Zone), r.Type, r.Uuid,
-                store.NodeDirectory(r.Index))
+                store.NodeDirectory(r.Index), r.ServerHost, r.ServerHost is null ? null : r.ServerPort)
             {
                 State = r.State,
                 IsMember = r.IsMember,
+                Fault = NodeFault.FromWire(r.Fault),
             });
         }
 
@@ -131,8 +132,9 @@ sealed class ClusterStore(string baseDirectory, ClusterSettings settings, YbServ
     public LocalNode NewNode(int index, NodeSpec spec)
     {
         var plan = Settings.Plan;
+        var proxied = Settings.FaultProxy;
         return new(index, plan.Host(index), plan.SqlPort(index), plan.HttpPort(index), spec.Placement, spec.Type, Guid.NewGuid().ToString("N"),
-            NodeDirectory(index))
+            NodeDirectory(index), proxied ? plan.ServerHost(index) : null, proxied ? plan.ServerPort(index) : null)
         {
             State = NodeState.Stopped,
         };
@@ -159,6 +161,8 @@ sealed class ClusterStore(string baseDirectory, ClusterSettings settings, YbServ
     public void SetBehavior(YbServersBehavior behavior) => Change(() => Behavior = behavior);
 
     public void SetOverride(IReadOnlyList<YbServersRow>? rows) => Change(() => _override = rows is null ? null : [.. rows]);
+
+    public void SetFault(LocalNode node, NodeFault fault) => Change(() => node.Fault = fault);
 
     /// <summary>Deletes the cluster's files: the whole base directory when the cluster created it, otherwise only its own.</summary>
     public void DeleteFiles()
@@ -214,11 +218,16 @@ sealed class ClusterStore(string baseDirectory, ClusterSettings settings, YbServ
             Behavior = Behavior.WireName,
             BehaviorDelayMs = delayMs,
             Override = _override,
-            Nodes = [.. nodes.Select(n => new NodeRecord(n.Index, n.Host, n.Port, n.RpczPort, n.Placement.Cloud, n.Placement.Region,
-                n.Placement.Zone, n.Type, n.State, n.IsMember, n.Uuid))],
+            FaultProxy = Settings.FaultProxy,
+            Nodes = [.. nodes.Select(n => n.BehindFaultProxy
+                ? Record(n) with { ServerHost = n.ServerHost, ServerPort = n.ServerPort, Fault = n.Fault.WireText }
+                : Record(n))],
         };
         WriteAtomically(Path.Combine(BaseDirectory, StateFileName), JsonSerializer.SerializeToUtf8Bytes(state, StateJson));
     }
+
+    static NodeRecord Record(LocalNode n) => new(n.Index, n.Host, n.Port, n.RpczPort, n.Placement.Cloud, n.Placement.Region, n.Placement.Zone,
+        n.Type, n.State, n.IsMember, n.Uuid);
 
     static void WriteAtomically(string path, byte[] content)
     {

@@ -21,8 +21,8 @@ static class NodeServer
 
         var config = Path.Combine(node.DataDirectory, ServerSetup.NodeConfigName);
         await File.WriteAllTextAsync(config, $"""
-            listen_addresses = '{node.Host}'
-            port = {node.Port.ToString(CultureInfo.InvariantCulture)}
+            listen_addresses = '{node.ServerHost}'
+            port = {node.ServerPort.ToString(CultureInfo.InvariantCulture)}
             unix_socket_directories = ''
             cluster_name = 'bigmath-node-{node.Index.ToString(CultureInfo.InvariantCulture)}'
             {extraConfiguration}

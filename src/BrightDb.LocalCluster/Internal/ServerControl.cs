@@ -23,6 +23,11 @@ sealed class ServerControl(ClusterStore store, TimeSpan startTimeout, PostgresIn
     public async Task AddAsync(LocalNode node, CancellationToken ct)
     {
         AddressPlan.EnsureFree(node.Host, node.Port);
+        if (node.BehindFaultProxy)
+        {
+            AddressPlan.EnsureFree(node.ServerHost, node.ServerPort);
+        }
+
         var pg = await InstallationAsync(ct).ConfigureAwait(false);
         var template = await TemplateDataDirectory.EnsureAsync(pg, store.Settings.WithYbServers, ct).ConfigureAwait(false);
         try
