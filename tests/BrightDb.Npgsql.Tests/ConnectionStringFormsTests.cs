@@ -207,6 +207,17 @@ public class ConnectionStringFormsTests
         Assert.Equal("u", b.Username);
     }
 
+    [Theory]
+    [InlineData("Password=\"a b='c\";Host=h", "a b='c")]
+    [InlineData("Password='a\"b\\';Host=h", "a\"b\\")]
+    [InlineData("pwd=\"x y='9\";Host=h;Username=u", "x y='9")]
+    public void Ado_string_whose_first_value_reads_as_an_unclosed_libpq_quote_is_ado(string text, string password)
+    {
+        var b = new BrightDbConnectionStringBuilder(text);
+        Assert.Equal(password, b.Password);
+        Assert.Equal("h", b.Host);
+    }
+
     [Fact]
     public void Ado_value_with_apostrophe_then_semicolon_is_ado()
     {

@@ -111,7 +111,14 @@ static class ConnectionStringForms
                 }
 
                 if (!closed)
+                {
+                    // An ADO.NET string whose first value is quoted and holds a space, a quote or a '\' can read as libpq up to here
+                    // (Password="a b='c";Host=h: "b" looks like a key, 'c";Host=h like its quoted value). With a ';' in the text it
+                    // is ADO.NET, and the would-be key, part of a password, is not to be shown.
+                    if (text.Contains(';'))
+                        return LibpqForm.Ado;
                     throw new ArgumentException($"The connection string is not valid: the quoted value of '{key}' is not closed.", "connectionString");
+                }
             }
             else
             {
