@@ -9,7 +9,8 @@ using Npgsql;
 
 namespace BrightDb.Npgsql.Opening;
 
-// The flow of one open through the balancer (OpenAsync):
+// The flow of one open through the balancer (OpenAsync). This file runs a little over 300 lines: the overview and the
+// seven steps stay together, so that an open reads top to bottom.
 //
 //  1. Snapshot. TopologyManager hands out the current ClusterState at once; only the first discovery (and a refresh
 //     interval of 0) waits for yb_servers(). Refreshes run on its timer.
