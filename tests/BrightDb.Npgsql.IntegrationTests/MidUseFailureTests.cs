@@ -34,16 +34,18 @@ public sealed class MidUseFailureTests(ThreeZonesClusterFixture fixture, ITestOu
             var failedElsewhere = new List<string>();
             foreach (var connection in held)
             {
+                // Where the connection is, read before the command: a broken connection no longer says.
+                var host = connection.Host;
                 try
                 {
                     await EveryPath.SelectOneAsync(connection);
                 }
                 catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
                 {
-                    if (connection.Host == killed.Host)
+                    if (host == killed.Host)
                         failedOnKilled++;
                     else
-                        failedElsewhere.Add($"{connection.Host}: {e.Message}");
+                        failedElsewhere.Add($"{host}: {e.Message}");
                 }
             }
 

@@ -166,7 +166,7 @@ sealed class BalancedOpener : IConnectionOpener
 
                 var attemptToken = failures is not null || gateWaited ? budget.Token(cancellationToken) : cancellationToken;
                 var attemptAsync = async || attemptToken != cancellationToken;
-                var attempt = AttemptAsync(ticket, kind == SelectionKind.Probe, attemptAsync, attemptToken, cancellationToken, budget);
+                var attempt = AttemptAsync(ticket, kind == SelectionKind.Probe, attemptAsync, attemptToken, cancellationToken, budget.Timer);
                 if (attempt.IsCompletedSuccessfully)
                     return attempt.Result;
 
@@ -254,9 +254,9 @@ sealed class BalancedOpener : IConnectionOpener
     /// <param name="async">Whether to run Npgsql's asynchronous open.</param>
     /// <param name="attemptToken">Cancels the attempt: the caller's token, or one that the open's budget also cancels.</param>
     /// <param name="callerToken">The caller's own token.</param>
-    /// <param name="budget">The open's budget: an attempt it cut short says nothing about the server.</param>
+    /// <param name="budgetTimer">The open's budget timer, if any: an attempt it cut short says nothing about the server.</param>
     internal async ValueTask<NpgsqlConnection> AttemptAsync(
-        OpenTicket ticket, bool isProbe, bool async, CancellationToken attemptToken, CancellationToken callerToken, OpenBudget budget)
+        OpenTicket ticket, bool isProbe, bool async, CancellationToken attemptToken, CancellationToken callerToken, CancellationTokenSource? budgetTimer)
     {
         var endpoint = ticket.Server;
         NpgsqlConnection? connection = null;
@@ -284,7 +284,7 @@ sealed class BalancedOpener : IConnectionOpener
                 await connection.DisposeAsync().ConfigureAwait(false);
             }
 
-            if (budget.RanOut(attemptToken, callerToken))
+            if (OpenBudget.RanOut(budgetTimer, attemptToken, callerToken))
             {
                 // The open's time is up: the server had less than a Timeout to answer, which says nothing of its health.
                 throw HedgedOpen.RanOut(endpoint, e);

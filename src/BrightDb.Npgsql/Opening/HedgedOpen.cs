@@ -182,7 +182,7 @@ sealed class HedgedOpen(BalancedOpener opener, BrightDbSettings settings, TimePr
         }
 
         // A hedge gets what is left of the open's Timeout.
-        pending.Add((next, opener.AttemptAsync(ticket, kind == SelectionKind.Probe, async: true, attemptToken, cancellationToken, budget).AsTask()));
+        pending.Add((next, opener.AttemptAsync(ticket, kind == SelectionKind.Probe, async: true, attemptToken, cancellationToken, budget.Timer).AsTask()));
         return true;
     }
 

@@ -43,9 +43,12 @@ struct OpenBudget(BrightDbSettings settings, TimeProvider time)
     /// <summary>Whether the time is up.</summary>
     internal readonly bool Exhausted => settings.HasConnectTimeout && _started != 0 && Remaining == TimeSpan.Zero;
 
-    /// <summary>Whether <paramref name="attemptToken"/> was cancelled because the time is up (not by the caller).</summary>
-    internal readonly bool RanOut(CancellationToken attemptToken, CancellationToken callerToken) =>
-        _timer is { IsCancellationRequested: true } && attemptToken.IsCancellationRequested && !callerToken.IsCancellationRequested;
+    /// <summary>The timer of the budget, once <see cref="Token"/> made one: what an attempt needs to tell the budget's cancellation from the caller's.</summary>
+    internal readonly CancellationTokenSource? Timer => _timer;
+
+    /// <summary>Whether <paramref name="attemptToken"/> was cancelled because the time is up (by <paramref name="timer"/>, not by the caller).</summary>
+    internal static bool RanOut(CancellationTokenSource? timer, CancellationToken attemptToken, CancellationToken callerToken) =>
+        timer is { IsCancellationRequested: true } && attemptToken.IsCancellationRequested && !callerToken.IsCancellationRequested;
 
     /// <summary>
     /// A token cancelled when the time is up or the caller cancels: what an attempt after the first is given. Made once

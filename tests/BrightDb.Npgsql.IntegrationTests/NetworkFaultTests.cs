@@ -1,0 +1,201 @@
+using System.Diagnostics;
+using BrightDb.LocalCluster;
+using BrightDb.Npgsql.IntegrationTests.Support;
+using Npgsql;
+using Xunit.Abstractions;
+using Cluster = BrightDb.LocalCluster.LocalCluster;
+
+namespace BrightDb.Npgsql.IntegrationTests;
+
+/// <summary>
+/// Network faults rather than process signals, through the local cluster's fault proxy in front of each node: latency is
+/// not failure, a server that accepts and never answers is hedged, a connection reset in the middle of a result fails that
+/// connection only, and a server that refuses new connections is failed over at once.
+/// </summary>
+public sealed class NetworkFaultTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    Cluster _cluster = null!;
+
+    public async Task InitializeAsync() => _cluster = await Cluster.StartAsync(new LocalClusterOptions
+    {
+        Nodes = [.. new[] { EveryPath.Zone2a, EveryPath.Zone2b, EveryPath.Zone2c }.Select(z => new NodeSpec(Placement.Parse(z)))],
+        FaultProxy = true,
+    });
+
+    public async Task DisposeAsync() => await _cluster.DisposeAsync();
+
+    LocalNode Faulty => _cluster.Nodes[1];
+
+    [Fact]
+    public async Task Latency_of_200_ms_on_one_node_is_not_failure_opens_still_balance()
+    {
+        var app = "fault-latency";
+        await using var ds = Counts.Create(EveryPath.ConnectionString(_cluster, app, pooling: false, hedgedOpenDelay: 2000));
+        await _cluster.SetFaultAsync(Faulty.Index, NodeFault.Latency(TimeSpan.FromMilliseconds(200), FaultDirection.Down));
+        await using var held = new ConnectionSet();
+        var failures = new List<string>();
+        var watch = Stopwatch.StartNew();
+        for (var i = 0; i < 30; i++)
+        {
+            try
+            {
+                var connection = await ds.OpenConnectionAsync();
+                held.Add(connection);
+                await EveryPath.SelectOneAsync(connection);
+            }
+            catch (Exception e)
+            {
+                failures.Add(EveryPath.Describe(i, e));
+            }
+        }
+
+        output.WriteLine($"30 opens with 200 ms added to node 2's answers: {watch.Elapsed.TotalSeconds:F1} s, map {Counts.Map(ds, _cluster)}");
+        var verdict = new Verdict();
+        verdict.NoFailures(failures, 30);
+        verdict.Equal("10/10/10", Counts.Map(ds, _cluster), "driver map");
+        verdict.Equal("10/10/10", await EveryPath.ServersEventuallyAsync(_cluster, app, "10/10/10"), "servers");
+        verdict.Assert(ds);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_node_that_accepts_and_never_answers_costs_an_open_at_most_a_hedge_delay_or_one_Timeout(bool async)
+    {
+        var app = $"fault-hang-{(async ? "async" : "sync")}";
+        var hedge = TimeSpan.FromMilliseconds(500);
+        var timeout = TimeSpan.FromSeconds(6);
+        await using var ds = Counts.Create(EveryPath.ConnectionString(_cluster, app, pooling: false, hedgedOpenDelay: (int)hedge.TotalMilliseconds,
+            extra: $"Timeout={timeout.TotalSeconds}"));
+        await using (var first = await ds.OpenConnectionAsync())
+            await EveryPath.SelectOneAsync(first);
+
+        await _cluster.SetFaultAsync(Faulty.Index, NodeFault.Hang);
+        // An asynchronous open meets the silent server for one hedge delay at most (plus the machine's own slowness); a
+        // synchronous one cannot hedge, and waits its share of Timeout, within one Timeout in all.
+        var bound = async ? hedge + TimeSpan.FromMilliseconds(500) : timeout;
+        await using var held = new ConnectionSet();
+        var failures = new List<string>();
+        var times = new List<double>();
+        for (var i = 0; i < 30; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            try
+            {
+                var connection = async ? await ds.OpenConnectionAsync() : ds.OpenConnection();
+                times.Add(watch.Elapsed.TotalSeconds);
+                held.Add(connection);
+                await EveryPath.SelectOneAsync(connection);
+            }
+            catch (Exception e)
+            {
+                times.Add(watch.Elapsed.TotalSeconds);
+                failures.Add(EveryPath.Describe(i, e));
+            }
+        }
+
+        output.WriteLine($"{(async ? "async" : "sync")}, node 2 silent: slowest opens {string.Join(", ", times.OrderDescending().Take(5).Select(t => $"{t:F2} s"))}; map {Counts.Map(ds, _cluster)}");
+        var verdict = new Verdict();
+        verdict.NoFailures(failures, 30);
+        verdict.Check(times.Max() < bound.TotalSeconds, $"slowest open {times.Max():F2} s, bound {bound.TotalSeconds:F2} s");
+        verdict.Equal("0", Counts.Map(ds, _cluster).Split('/')[1], "driver map on the silent node 2");
+        verdict.Assert(ds);
+    }
+
+    [Fact]
+    public async Task A_reset_in_the_middle_of_a_result_fails_that_connection_only_and_counts_stay_exact()
+    {
+        var app = "fault-reset";
+        await using var ds = Counts.Create(EveryPath.ConnectionString(_cluster, app, pooling: true));
+        await using var held = new ConnectionSet();
+        await EveryPath.OpenHeldAsync(ds, 6, held);
+        Counts.AssertMap("2/2/2", ds, _cluster);
+
+        // A result of about 1 MB: the proxy resets node 2's connections after 64 KB of it.
+        await _cluster.SetFaultAsync(Faulty.Index, NodeFault.ResetAfter(64 * 1024));
+        var failedOnFaulty = 0;
+        var failedElsewhere = new List<string>();
+        var broken = held.Where(c => c.Host == Faulty.Host).ToList();
+        foreach (var connection in held)
+        {
+            // Where the connection is, read before the command: a broken connection no longer says.
+            var host = connection.Host;
+            try
+            {
+                await using var command = new NpgsqlCommand("SELECT repeat('x', 1000000)", connection);
+                var text = (string?)await command.ExecuteScalarAsync();
+                if (text?.Length != 1_000_000)
+                    throw new InvalidOperationException($"a result of {text?.Length} characters");
+            }
+            catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+            {
+                if (host == Faulty.Host)
+                    failedOnFaulty++;
+                else
+                    failedElsewhere.Add($"{host}: {e.Message}");
+            }
+        }
+
+        await _cluster.ClearFaultAsync(Faulty.Index);
+        foreach (var connection in broken)
+        {
+            await connection.DisposeAsync();
+            held.Remove(connection);
+        }
+
+        var (map, servers) = await EveryPath.MapAndServersEventuallyAsync(ds, _cluster, app);
+        output.WriteLine($"reset after 64 KB on node 2: {failedOnFaulty} of 2 failed there, {failedElsewhere.Count} elsewhere; map {map}, servers {servers}");
+        var verdict = new Verdict();
+        verdict.Check(failedOnFaulty == 2, $"{failedOnFaulty} of the 2 connections on node 2 failed");
+        verdict.Check(failedElsewhere.Count == 0, $"connections elsewhere failed: {string.Join("; ", failedElsewhere)}");
+        verdict.Equal("2/0/2", map, "driver map");
+        verdict.Equal(servers, map, "driver map against the servers' counts");
+        verdict.Assert(ds);
+    }
+
+    [Fact]
+    public async Task A_node_refusing_new_connections_costs_an_open_under_10_ms_more_than_a_normal_one()
+    {
+        var app = "fault-refuse";
+        await using var ds = Counts.Create(EveryPath.ConnectionString(_cluster, app, pooling: false));
+        // Normal physical opens on this machine, for comparison (they vary with the machine's load).
+        var normal = new List<double>();
+        for (var i = 0; i < 15; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            await using var connection = await ds.OpenConnectionAsync();
+            normal.Add(watch.Elapsed.TotalMilliseconds);
+        }
+
+        var median = normal.Order().ElementAt(normal.Count / 2);
+        var slowestNormal = normal.Max();
+        await _cluster.SetFaultAsync(Faulty.Index, NodeFault.Refuse);
+        await using var held = new ConnectionSet();
+        var failures = new List<string>();
+        var times = new List<double>();
+        for (var i = 0; i < 30; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            try
+            {
+                var connection = await ds.OpenConnectionAsync();
+                times.Add(watch.Elapsed.TotalMilliseconds);
+                held.Add(connection);
+                await EveryPath.SelectOneAsync(connection);
+            }
+            catch (Exception e)
+            {
+                failures.Add(EveryPath.Describe(i, e));
+            }
+        }
+
+        output.WriteLine($"node 2 refusing: normal opens median {median:F1} ms, slowest {slowestNormal:F1} ms; opens while refusing: median " +
+                         $"{times.Order().ElementAt(times.Count / 2):F1} ms, {times.Min():F1}-{times.Max():F1} ms; map {Counts.Map(ds, _cluster)}");
+        var verdict = new Verdict();
+        verdict.NoFailures(failures, 30);
+        // Failing over costs an open under 10 ms more than the slowest normal open.
+        verdict.Check(times.Max() < slowestNormal + 10, $"slowest open {times.Max():F1} ms, over the slowest normal open ({slowestNormal:F1} ms) + 10 ms");
+        verdict.Equal("0", Counts.Map(ds, _cluster).Split('/')[1], "driver map on the refusing node 2");
+        verdict.Assert(ds);
+    }
+}
