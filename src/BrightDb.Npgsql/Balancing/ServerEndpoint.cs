@@ -34,10 +34,8 @@ sealed class ServerEndpoint
     readonly Lock _dataSourceLock = new();
     readonly IStrayConnections? _strays;
     readonly Func<ServerEndpoint, NpgsqlDataSource>? _controlFactory;
-    readonly TimeProvider _time;
-
-    /// <summary>One millisecond in <see cref="_time"/>'s timestamp units: signs of life are recorded at most this often.</summary>
-    readonly long _answerResolution;
+    /// <summary>The clock of the signs of life, read on every open.</summary>
+    readonly CoarseClock _clock;
     NpgsqlMultiHostDataSource? _pools;
     NpgsqlDataSource? _connections;
     NpgsqlDataSource? _control;
@@ -67,8 +65,7 @@ sealed class ServerEndpoint
         HostAndPort address, Func<ServerEndpoint, NpgsqlMultiHostDataSource> dataSourceFactory, int connectLimit = ConnectGate.DefaultLimit,
         IStrayConnections? strays = null, Func<ServerEndpoint, NpgsqlDataSource>? controlFactory = null, TimeProvider? time = null)
     {
-        _time = time ?? TimeProvider.System;
-        _answerResolution = Math.Max(1, _time.TimestampFrequency / 1000);
+        _clock = new CoarseClock(time ?? TimeProvider.System);
         _controlFactory = controlFactory;
         Address = address;
         Gate = new ConnectGate(connectLimit);
@@ -204,21 +201,21 @@ sealed class ServerEndpoint
 
     internal long DownUntil => Volatile.Read(ref _downUntil);
 
-    /// <summary>When an open on this server last succeeded (a sign of life), as a <see cref="TimeProvider"/> timestamp; 0 for never.</summary>
+    /// <summary>When an open on this server last succeeded (a sign of life), on <see cref="CoarseClock"/>; 0 for never.</summary>
     internal long LastAnswer => Volatile.Read(ref _lastAnswer);
     long _lastAnswer;
 
     /// <summary>Records a sign of life; written at most once a millisecond, so busy servers do not bounce the cache line.</summary>
     internal void NoteAnswer()
     {
-        var now = _time.GetTimestamp();
-        if (now - Volatile.Read(ref _lastAnswer) >= _answerResolution)
+        var now = _clock.Now();
+        if (now - Volatile.Read(ref _lastAnswer) >= _clock.Millisecond)
             Volatile.Write(ref _lastAnswer, now);
     }
 
     /// <summary>Whether the server gave a sign of life within the last <paramref name="window"/>.</summary>
     internal bool AnsweredWithin(TimeSpan window) =>
-        LastAnswer is var last && last != 0 && _time.GetElapsedTime(last) < window;
+        LastAnswer is var last && last != 0 && _clock.Now() - last < _clock.Units(window);
 
     /// <summary>Usable now: up, or down with its delay over (then one open may probe it).</summary>
     internal bool IsSelectable(long now) => !Removed && (DownUntil is var d && (d == 0 || d <= now));

@@ -41,7 +41,7 @@ struct OpenBudget(BrightDbSettings settings, TimeProvider time)
     }
 
     /// <summary>Whether the time is up.</summary>
-    internal readonly bool Exhausted => settings.HasConnectTimeout && _started != 0 && Remaining == TimeSpan.Zero;
+    internal readonly bool Exhausted => _started != 0 && settings.HasConnectTimeout && Remaining == TimeSpan.Zero;
 
     /// <summary>The timer of the budget, once <see cref="Token"/> made one: what an attempt needs to tell the budget's cancellation from the caller's.</summary>
     internal readonly CancellationTokenSource? Timer => _timer;
