@@ -7,6 +7,7 @@ namespace BrightDb.Npgsql.Opening;
 /// hedges. The first attempt, when nothing was waited for before it, is bounded by Npgsql's own <c>Timeout</c> (each host of
 /// the server's list has its share); every later attempt is given what is left, through a cancellation token that this
 /// budget cancels when the time is up.
+/// Decision owned (docs/architecture.md): time (how long one open may take in all).
 /// </summary>
 /// <remarks>
 /// A struct in the frame of the open: an open that succeeds at once never reads the clock or allocates for it. The clock
