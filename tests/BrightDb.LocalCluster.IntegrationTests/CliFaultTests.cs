@@ -7,26 +7,8 @@ namespace BrightDb.LocalCluster.IntegrationTests;
 
 /// <summary>bm-dev-ctl's fault proxies on a cluster of their own (an address block held by this class, a private base
 /// directory): the proxies live in the detached helper, the fault command reaches them through their control channel.</summary>
-public sealed class CliFaultTests : IAsyncLifetime
+public sealed class CliFaultTests() : CliClusterTestBase("cli-fault")
 {
-    readonly string _baseDir = Path.Combine(Path.GetTempPath(), $"cli-fault-{Guid.NewGuid():N}");
-    AddressBlockLease? _lease;
-
-    int Block => _lease!.Block;
-
-    public async Task InitializeAsync() => _lease = await AddressBlockLease.AcquireAsync(2521, 8100, singleAddress: false, CancellationToken.None);
-
-    public async Task DisposeAsync()
-    {
-        // Only reached with a cluster left when an assertion failed half-way.
-        if (LocalCluster.TryAttach(_baseDir) is { } leftover)
-        {
-            await leftover.DestroyAsync();
-        }
-
-        _lease?.Dispose();
-    }
-
     [Fact]
     public async Task Create_with_the_proxy_set_faults_observe_them_clear_and_destroy()
     {
@@ -34,9 +16,9 @@ public sealed class CliFaultTests : IAsyncLifetime
         Assert.True(created.Code == 0, created.Error);
         Assert.Contains($"127.0.{Block}.2:2521", created.Output, StringComparison.Ordinal);
         Assert.Contains("Fault proxies:", created.Output, StringComparison.Ordinal);
-        var helper = DetachedRpcz.RunningPid(_baseDir);
+        var helper = DetachedRpcz.RunningPid(BaseDir);
         Assert.NotNull(helper);
-        var cluster = LocalCluster.TryAttach(_baseDir)!;
+        var cluster = LocalCluster.TryAttach(BaseDir)!;
         Assert.True(cluster.Node(1).BehindFaultProxy);
         Assert.Equal(Db.Hosts(cluster, 1, 2), await Db.YbServerHostsAsync(cluster, 1));
 
@@ -102,6 +84,4 @@ public sealed class CliFaultTests : IAsyncLifetime
         return (int)(await command.ExecuteScalarAsync())!;
     }
 
-    Task<(int Code, string Output, string Error)> RunAsync(params string[] args) =>
-        CliRun.RunAsync([.. args, "--base_dir", _baseDir, .. args[0] == "create" ? new[] { "--address_block", Block.ToString(CultureInfo.InvariantCulture) } : []]);
 }

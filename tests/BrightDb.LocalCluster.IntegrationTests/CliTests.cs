@@ -86,40 +86,22 @@ public sealed class CliBadInputTests
 }
 
 /// <summary>The whole CLI on one cluster of its own (an address block held by this class, a private base directory).</summary>
-public sealed class CliClusterTests : IAsyncLifetime
+public sealed class CliClusterTests() : CliClusterTestBase("cli")
 {
-    readonly string _baseDir = Path.Combine(Path.GetTempPath(), $"cli-{Guid.NewGuid():N}");
-    AddressBlockLease? _lease;
-
-    int Block => _lease!.Block;
-
-    public async Task InitializeAsync() => _lease = await AddressBlockLease.AcquireAsync(2521, 8100, singleAddress: false, CancellationToken.None);
-
-    public async Task DisposeAsync()
-    {
-        // Only reached with a cluster left when an assertion failed half-way.
-        if (LocalCluster.TryAttach(_baseDir) is { } leftover)
-        {
-            await leftover.DestroyAsync();
-        }
-
-        _lease?.Dispose();
-    }
-
     [Fact]
     public async Task Create_operate_and_destroy_through_the_cli()
     {
         var created = await RunAsync("create", "--rf", "3", "--placement_info", "aws.us-west.us-west-2a,aws.us-west.us-west-2a,aws.us-west.us-west-2b");
         Assert.Equal(0, created.Code);
         Assert.Contains($"127.0.{Block}.3:2521", created.Output, StringComparison.Ordinal);
-        var rpczPid = DetachedRpcz.RunningPid(_baseDir);
+        var rpczPid = DetachedRpcz.RunningPid(BaseDir);
         Assert.NotNull(rpczPid);
 
         var again = await RunAsync("create", "--rf", "1");
         Assert.Equal(1, again.Code);
         Assert.Contains("already exists", again.Error, StringComparison.Ordinal);
 
-        var cluster = LocalCluster.TryAttach(_baseDir)!;
+        var cluster = LocalCluster.TryAttach(BaseDir)!;
         Assert.Equal(Db.Hosts(cluster, 1, 2, 3), await Db.YbServerHostsAsync(cluster, 2));
         var postmasters = cluster.Nodes.Select(n => NodeServer.PostmasterPid(n)!.Value).ToList();
 
@@ -171,7 +153,7 @@ public sealed class CliClusterTests : IAsyncLifetime
         var add = await RunAsync("add_node", "--placement_info", "aws.us-east.us-east-1a", "--node_type", "read_replica");
         Assert.Equal(0, add.Code);
         Assert.Contains($"Added node 4 at 127.0.{Block}.4:2521", add.Output, StringComparison.Ordinal);
-        var rows = await LocalCluster.TryAttach(_baseDir)!.QueryYbServersAsync(1);
+        var rows = await LocalCluster.TryAttach(BaseDir)!.QueryYbServersAsync(1);
         Assert.Equal("read_replica", Assert.Single(rows, r => r.Host == $"127.0.{Block}.4").NodeType);
         using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) })
         {
@@ -195,13 +177,13 @@ public sealed class CliClusterTests : IAsyncLifetime
         }
 
         await StepAsync(NodeState.Removed, 1, "remove_node", "1");
-        var current = LocalCluster.TryAttach(_baseDir)!;
+        var current = LocalCluster.TryAttach(BaseDir)!;
         Assert.Equal(Db.Hosts(current, 2, 3, 4), await Db.YbServerHostsAsync(current, 4));
         Assert.Equal(1, (await RunAsync("stop_node", "1")).Code);
 
         var destroy = await RunAsync("destroy");
         Assert.Equal(0, destroy.Code);
-        Assert.False(Directory.Exists(_baseDir));
+        Assert.False(Directory.Exists(BaseDir));
         Assert.False(ProcessTable.IsAlive(rpczPid.Value), "the rpcz server survived destroy");
         Assert.All(postmasters, pid => Assert.False(ProcessTable.IsAlive(pid), $"postmaster {pid} survived destroy"));
         foreach (var i in new[] { 1, 2, 3, 4 })
@@ -217,10 +199,39 @@ public sealed class CliClusterTests : IAsyncLifetime
     {
         var result = await RunAsync(args);
         Assert.True(result.Code == 0, $"{string.Join(' ', args)} exited {result.Code}: {result.Error}");
-        Assert.Equal(expected, LocalCluster.TryAttach(_baseDir)!.Node(node).State);
+        Assert.Equal(expected, LocalCluster.TryAttach(BaseDir)!.Node(node).State);
     }
 
-    Task<(int Code, string Output, string Error)> RunAsync(params string[] args) =>
+}
+
+/// <summary>
+/// A CLI test class with a cluster of its own: an address block held by the class and a private base directory, and a
+/// cluster left behind by a failed assertion destroyed at the end.
+/// </summary>
+public abstract class CliClusterTestBase(string prefix) : IAsyncLifetime
+{
+    readonly string _baseDir = Path.Combine(Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}");
+    AddressBlockLease? _lease;
+
+    protected int Block => _lease!.Block;
+
+    protected string BaseDir => _baseDir;
+
+    public async Task InitializeAsync() => _lease = await AddressBlockLease.AcquireAsync(2521, 8100, singleAddress: false, CancellationToken.None);
+
+    public async Task DisposeAsync()
+    {
+        // Only reached with a cluster left when an assertion failed half-way.
+        if (LocalCluster.TryAttach(_baseDir) is { } leftover)
+        {
+            await leftover.DestroyAsync();
+        }
+
+        _lease?.Dispose();
+    }
+
+    /// <summary>Runs bm-dev-ctl on this class's base directory (and, for <c>create</c>, its address block).</summary>
+    protected Task<(int Code, string Output, string Error)> RunAsync(params string[] args) =>
         CliRun.RunAsync([.. args, "--base_dir", _baseDir, .. args[0] == "create" ? new[] { "--address_block", Block.ToString(CultureInfo.InvariantCulture) } : []]);
 }
 

@@ -75,24 +75,8 @@ public sealed class NetworkFaultTests(ITestOutputHelper output) : IAsyncLifetime
         // synchronous one cannot hedge, and waits its share of Timeout, within one Timeout in all.
         var bound = async ? hedge + TimeSpan.FromMilliseconds(500) : timeout;
         await using var held = new ConnectionSet();
-        var failures = new List<string>();
-        var times = new List<double>();
-        for (var i = 0; i < 30; i++)
-        {
-            var watch = Stopwatch.StartNew();
-            try
-            {
-                var connection = async ? await ds.OpenConnectionAsync() : ds.OpenConnection();
-                times.Add(watch.Elapsed.TotalSeconds);
-                held.Add(connection);
-                await EveryPath.SelectOneAsync(connection);
-            }
-            catch (Exception e)
-            {
-                times.Add(watch.Elapsed.TotalSeconds);
-                failures.Add(EveryPath.Describe(i, e));
-            }
-        }
+        var (milliseconds, failures) = await TimedOpensAsync(30, async () => async ? await ds.OpenConnectionAsync() : ds.OpenConnection(), held);
+        var times = milliseconds.Select(ms => ms / 1000).ToList();
 
         output.WriteLine($"{(async ? "async" : "sync")}, node 2 silent: slowest opens {string.Join(", ", times.OrderDescending().Take(5).Select(t => $"{t:F2} s"))}; map {Counts.Map(ds, _cluster)}");
         var verdict = new Verdict();
@@ -171,23 +155,7 @@ public sealed class NetworkFaultTests(ITestOutputHelper output) : IAsyncLifetime
         var slowestNormal = normal.Max();
         await _cluster.SetFaultAsync(Faulty.Index, NodeFault.Refuse);
         await using var held = new ConnectionSet();
-        var failures = new List<string>();
-        var times = new List<double>();
-        for (var i = 0; i < 30; i++)
-        {
-            var watch = Stopwatch.StartNew();
-            try
-            {
-                var connection = await ds.OpenConnectionAsync();
-                times.Add(watch.Elapsed.TotalMilliseconds);
-                held.Add(connection);
-                await EveryPath.SelectOneAsync(connection);
-            }
-            catch (Exception e)
-            {
-                failures.Add(EveryPath.Describe(i, e));
-            }
-        }
+        var (times, failures) = await TimedOpensAsync(30, () => ds.OpenConnectionAsync().AsTask(), held);
 
         output.WriteLine($"node 2 refusing: normal opens median {median:F1} ms, slowest {slowestNormal:F1} ms; opens while refusing: median " +
                          $"{times.Order().ElementAt(times.Count / 2):F1} ms, {times.Min():F1}-{times.Max():F1} ms; map {Counts.Map(ds, _cluster)}");
@@ -197,5 +165,33 @@ public sealed class NetworkFaultTests(ITestOutputHelper output) : IAsyncLifetime
         verdict.Check(times.Max() < slowestNormal + 10, $"slowest open {times.Max():F1} ms, over the slowest normal open ({slowestNormal:F1} ms) + 10 ms");
         verdict.Equal("0", Counts.Map(ds, _cluster).Split('/')[1], "driver map on the refusing node 2");
         verdict.Assert(ds);
+    }
+
+    /// <summary>
+    /// Opens <paramref name="count"/> connections one after another into <paramref name="held"/>, each running <c>SELECT 1</c>:
+    /// how long each open took (milliseconds, failed ones included) and the failures.
+    /// </summary>
+    static async Task<(List<double> Milliseconds, List<string> Failures)> TimedOpensAsync(int count, Func<Task<NpgsqlConnection>> open, ConnectionSet held)
+    {
+        var times = new List<double>();
+        var failures = new List<string>();
+        for (var i = 0; i < count; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            try
+            {
+                var connection = await open();
+                times.Add(watch.Elapsed.TotalMilliseconds);
+                held.Add(connection);
+                await EveryPath.SelectOneAsync(connection);
+            }
+            catch (Exception e)
+            {
+                times.Add(watch.Elapsed.TotalMilliseconds);
+                failures.Add(EveryPath.Describe(i, e));
+            }
+        }
+
+        return (times, failures);
     }
 }
