@@ -176,6 +176,68 @@ public class ClockRulesTests
         Assert.False(schedule.InBackground);
     }
 
+    // ---- The open's time budget ----
+
+    [Fact]
+    public void Budget_runs_from_its_start_and_is_spent_after_Timeout()
+    {
+        var time = new FakeTimeProvider();
+        var budget = new OpenBudget(Settings("Host=h;Load Balance Hosts=true;Timeout=3"), time);
+        Assert.False(budget.Exhausted); // not started: an open that waited for nothing has spent nothing
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.False(budget.Exhausted);
+
+        budget.Start();
+        time.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(TimeSpan.FromSeconds(1), budget.Remaining);
+        budget.Start(); // once only
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(budget.Exhausted);
+        Assert.Equal(TimeSpan.Zero, budget.Remaining);
+        budget.Dispose();
+    }
+
+    [Fact]
+    public void Budget_token_is_cancelled_when_the_time_is_up_and_tells_it_from_the_callers()
+    {
+        var time = new FakeTimeProvider();
+        var budget = new OpenBudget(Settings("Host=h;Load Balance Hosts=true;Timeout=3"), time);
+        using var caller = new CancellationTokenSource();
+        budget.Start();
+        time.Advance(TimeSpan.FromSeconds(1));
+        var token = budget.Token(caller.Token);
+        Assert.Equal(token, budget.Token(caller.Token)); // made once
+        time.Advance(TimeSpan.FromMilliseconds(1999));
+        Assert.False(token.IsCancellationRequested);
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.True(token.IsCancellationRequested);
+        Assert.True(OpenBudget.RanOut(budget.Timer, token, caller.Token));
+        budget.Dispose();
+
+        var other = new OpenBudget(Settings("Host=h;Load Balance Hosts=true;Timeout=3"), time);
+        using var cancelled = new CancellationTokenSource();
+        other.Start();
+        var otherToken = other.Token(cancelled.Token);
+        cancelled.Cancel();
+        Assert.True(otherToken.IsCancellationRequested);
+        Assert.False(OpenBudget.RanOut(other.Timer, otherToken, cancelled.Token)); // the caller's, not the budget's
+        other.Dispose();
+    }
+
+    [Fact]
+    public void No_budget_when_Timeout_is_zero()
+    {
+        var time = new FakeTimeProvider();
+        var budget = new OpenBudget(Settings("Host=h;Load Balance Hosts=true;Timeout=0"), time);
+        budget.Start();
+        time.Advance(TimeSpan.FromHours(1));
+        Assert.False(budget.Exhausted);
+        Assert.Equal(System.Threading.Timeout.InfiniteTimeSpan, budget.Remaining);
+        using var caller = new CancellationTokenSource();
+        Assert.Equal(caller.Token, budget.Token(caller.Token));
+        Assert.Null(budget.Timer);
+    }
+
     // ---- Down marks: skipped for the reconnect delay, then one probe ----
 
     static ServerHealth Health(FakeTimeProvider time, TimeSpan delay, List<string> events) => new(
