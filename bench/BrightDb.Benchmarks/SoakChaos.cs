@@ -12,16 +12,19 @@ sealed class SoakChaos(Cluster cluster, int seed, TimeSpan interval)
     internal static readonly string[] Kinds =
         ["kill", "stop", "pause", "proxy hang", "proxy stall", "proxy refuse", "proxy latency 100 ms", "proxy reset"];
 
+    /// <summary><see cref="Current"/> when no fault is in effect.</summary>
+    internal const string None = "none";
+
     readonly Random _random = new(seed);
     readonly Dictionary<string, int> _applied = new(StringComparer.Ordinal);
     readonly List<string> _failures = [];
-    volatile string _current = "none";
+    volatile string _current = None;
     int _epoch;
 
     /// <summary>The fault in effect now, e.g. <c>node 2: pause</c>, or <c>none</c>.</summary>
     internal string Current => _current;
 
-    /// <summary>Goes up by one as each fault is applied: a connection that sees it change while in use met a fault.</summary>
+    /// <summary>Goes up before and after each fault is applied: a connection that sees it change while open met a fault.</summary>
     internal int Epoch => Volatile.Read(ref _epoch);
 
     /// <summary>Faults applied, by kind; read after <see cref="RunAsync"/> has ended.</summary>
@@ -60,6 +63,11 @@ sealed class SoakChaos(Cluster cluster, int seed, TimeSpan interval)
             {
                 _failures.Add($"{_current}: applying failed: {e.Message.Split('\n')[0]}");
             }
+            finally
+            {
+                // Again once applied: a connection opened while the fault was being applied met it too.
+                Interlocked.Increment(ref _epoch);
+            }
 
             try
             {
@@ -69,7 +77,7 @@ sealed class SoakChaos(Cluster cluster, int seed, TimeSpan interval)
             finally
             {
                 await UndoAsync(node.Index, kind);
-                _current = "none";
+                _current = None;
             }
         }
     }

@@ -62,15 +62,17 @@ static class SoakHarness
         Console.WriteLine($"cycles: {tally.Done} ({tally.Done - tally.Failed} ok, {tally.Failed} failed), {tasks} tasks");
         Console.WriteLine($"wall time: {Stats.F(wall.TotalSeconds)} s ({Stats.F(tally.Done / wall.TotalSeconds)} cycles/s)");
         var errors = tally.ErrorsByKind();
-        Console.WriteLine($"errors by kind: {errors.Count} kinds; open failed / in use, a fault began meanwhile / in use, other");
-        foreach (var (kind, open, inUseAtFault, inUse) in errors)
+        Console.WriteLine($"errors by kind: {errors.Count} kinds; counts: open failed / in use, a fault applied while open / "
+                          + "in use, opened under the fault in effect / in use, no fault");
+        foreach (var (kind, byPhase) in errors)
         {
-            Console.WriteLine($"  {open} / {inUseAtFault} / {inUse}  {kind}");
+            Console.WriteLine($"  {string.Join(" / ", byPhase)}  {kind}");
             Console.WriteLine($"      e.g. {tally.Example(kind)}");
         }
 
-        Console.WriteLine($"errors in all: {errors.Sum(e => e.Open)} opens failed, {errors.Sum(e => e.InUseAtFault)} on a connection in use when a fault began, "
-                          + $"{errors.Sum(e => e.InUse)} other on a connection in use");
+        var phases = Enum.GetValues<SoakPhase>().Select(p => errors.Sum(e => e.ByPhase[(int)p])).ToArray();
+        Console.WriteLine($"errors in all: {phases[0]} opens failed; on a connection in use: {phases[1]} when a fault was applied while it was open, "
+                          + $"{phases[2]} under a fault already in effect when it opened, {phases[3]} with no fault");
         var opens = tally.SortedOpenTimes();
         Console.WriteLine($"open time ({opens.Count} successful opens): p50 {Stats.F(Stats.Percentile(opens, 50), 2)} ms, "
                           + $"p99 {Stats.F(Stats.Percentile(opens, 99), 2)} ms, max {Stats.F(opens.Count > 0 ? opens[^1] : double.NaN, 2)} ms");
@@ -93,13 +95,13 @@ static class SoakHarness
         while (Interlocked.Increment(ref next.Value) <= cycles)
         {
             NpgsqlConnection? connection = null;
-            var epoch = 0;
+            var (epoch, underFault) = (0, false);
             var started = Stopwatch.GetTimestamp();
             try
             {
                 connection = await dataSource.OpenConnectionAsync();
                 tally.Opened(task, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-                epoch = chaos.Epoch;
+                (epoch, underFault) = (chaos.Epoch, chaos.Current != SoakChaos.None);
                 await using var command = connection.CreateCommand();
                 command.CommandText = "SELECT 1";
                 var value = await command.ExecuteScalarAsync();
@@ -108,7 +110,10 @@ static class SoakHarness
             }
             catch (Exception e)
             {
-                tally.Error(e, connection is null ? SoakPhase.Open : chaos.Epoch != epoch ? SoakPhase.InUseAtFault : SoakPhase.InUse);
+                tally.Error(e, connection is null ? SoakPhase.Open
+                    : chaos.Epoch != epoch ? SoakPhase.InUseFaultBegan
+                    : underFault ? SoakPhase.InUseUnderFault
+                    : SoakPhase.InUseNoFault);
             }
             finally
             {

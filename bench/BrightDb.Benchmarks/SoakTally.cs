@@ -11,11 +11,14 @@ enum SoakPhase
     /// <summary>The open failed.</summary>
     Open,
 
-    /// <summary><c>SELECT 1</c> failed on an open connection, and a fault was applied while the connection was in use.</summary>
-    InUseAtFault,
+    /// <summary><c>SELECT 1</c> failed, and a fault was applied while the connection was open.</summary>
+    InUseFaultBegan,
 
-    /// <summary><c>SELECT 1</c> failed on an open connection, with no fault applied since it was opened.</summary>
-    InUse,
+    /// <summary><c>SELECT 1</c> failed under a fault that was already in effect when the connection was opened.</summary>
+    InUseUnderFault,
+
+    /// <summary><c>SELECT 1</c> failed with no fault in effect and none applied since the connection was opened.</summary>
+    InUseNoFault,
 }
 
 /// <summary>
@@ -52,12 +55,12 @@ sealed partial class SoakTally
     /// <summary>Open times in milliseconds, sorted; call once the cycles have stopped.</summary>
     internal List<double> SortedOpenTimes() => [.. _openMs.SelectMany(l => l).Order()];
 
-    /// <summary>Error count per kind and phase, most frequent kind first.</summary>
-    internal List<(string Kind, int Open, int InUseAtFault, int InUse)> ErrorsByKind() =>
+    /// <summary>Error count per kind and phase (in <see cref="SoakPhase"/> order), most frequent kind first.</summary>
+    internal List<(string Kind, int[] ByPhase)> ErrorsByKind() =>
     [
         .. _errors.GroupBy(e => e.Key.Kind)
-            .Select(g => (g.Key, Count(g, SoakPhase.Open), Count(g, SoakPhase.InUseAtFault), Count(g, SoakPhase.InUse)))
-            .OrderByDescending(e => e.Item2 + e.Item3 + e.Item4)
+            .Select(g => (g.Key, Enum.GetValues<SoakPhase>().Select(p => g.Where(e => e.Key.Phase == p).Sum(e => e.Value)).ToArray()))
+            .OrderByDescending(e => e.Item2.Sum())
             .ThenBy(e => e.Key, StringComparer.Ordinal),
     ];
 
@@ -69,12 +72,9 @@ sealed partial class SoakTally
         var all = ErrorsByKind();
         if (all.Count == 0)
             return "none";
-        var shown = all.Take(kinds).Select(e => $"{e.Open + e.InUseAtFault + e.InUse} {Short(e.Kind)}");
+        var shown = all.Take(kinds).Select(e => $"{e.ByPhase.Sum()} {Short(e.Kind)}");
         return string.Join(", ", shown) + (all.Count > kinds ? $", +{all.Count - kinds} kinds" : "");
     }
-
-    static int Count(IEnumerable<KeyValuePair<(string Kind, SoakPhase Phase), int>> group, SoakPhase phase) =>
-        group.Where(e => e.Key.Phase == phase).Sum(e => e.Value);
 
     static string Short(string kind) => kind.Length <= 60 ? kind : kind[..57] + "...";
 
