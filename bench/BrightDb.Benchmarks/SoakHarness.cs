@@ -63,7 +63,7 @@ static class SoakHarness
         Console.WriteLine($"wall time: {Stats.F(wall.TotalSeconds)} s ({Stats.F(tally.Done / wall.TotalSeconds)} cycles/s)");
         var errors = tally.ErrorsByKind();
         Console.WriteLine($"errors by kind: {errors.Count} kinds; counts: open failed / in use, a fault applied while open / "
-                          + "in use, opened under the fault in effect / in use, no fault");
+                          + "in use, the fault had begun when it opened / in use, no fault");
         foreach (var (kind, byPhase) in errors)
         {
             Console.WriteLine($"  {string.Join(" / ", byPhase)}  {kind}");
@@ -72,7 +72,7 @@ static class SoakHarness
 
         var phases = Enum.GetValues<SoakPhase>().Select(p => errors.Sum(e => e.ByPhase[(int)p])).ToArray();
         Console.WriteLine($"errors in all: {phases[0]} opens failed; on a connection in use: {phases[1]} when a fault was applied while it was open, "
-                          + $"{phases[2]} under a fault already in effect when it opened, {phases[3]} with no fault");
+                          + $"{phases[2]} under a fault that had begun (being applied or in effect) when it opened, {phases[3]} with no fault");
         var opens = tally.SortedOpenTimes();
         Console.WriteLine($"open time ({opens.Count} successful opens): p50 {Stats.F(Stats.Percentile(opens, 50), 2)} ms, "
                           + $"p99 {Stats.F(Stats.Percentile(opens, 99), 2)} ms, max {Stats.F(opens.Count > 0 ? opens[^1] : double.NaN, 2)} ms");
@@ -83,7 +83,7 @@ static class SoakHarness
         foreach (var failure in chaos.Failures)
             Console.WriteLine($"  chaos: {failure}");
         Console.WriteLine($"final counts (every node restored; {(match ? "equal after" : "still different after")} {Stats.F(settled.TotalSeconds)} s):");
-        Console.WriteLine($"  driver map: {driver}");
+        Console.WriteLine($"  driver map: {driver}   (-: not in the map, the driver's topology does not list it yet; counts as 0)");
         Console.WriteLine($"  servers:    {servers}");
         Console.WriteLine(match ? "MATCH" : "MISMATCH");
         Console.WriteLine($"load after: {Stats.Load()}");
@@ -170,7 +170,9 @@ static class SoakHarness
             if (match || watch.Elapsed > Settle)
             {
                 var servers = string.Join(" ", cluster.Nodes.Select((n, i) => $"{n.Host}={counts[i]}"));
-                return (MapText(map), servers, watch.Elapsed, match);
+                var driver = string.Join(" ", cluster.Nodes.Select(n => $"{n.Host}={(map.TryGetValue(n.Host, out var c) ? c : "-")}")
+                    .Concat(strangers.Select(e => $"{e.Key}={e.Value}")));
+                return (driver, servers, watch.Elapsed, match);
             }
 
             await Task.Delay(100);

@@ -14,7 +14,7 @@ enum SoakPhase
     /// <summary><c>SELECT 1</c> failed, and a fault was applied while the connection was open.</summary>
     InUseFaultBegan,
 
-    /// <summary><c>SELECT 1</c> failed under a fault that was already in effect when the connection was opened.</summary>
+    /// <summary><c>SELECT 1</c> failed under a fault that had begun (was being applied or in effect) when the connection was opened.</summary>
     InUseUnderFault,
 
     /// <summary><c>SELECT 1</c> failed with no fault in effect and none applied since the connection was opened.</summary>
