@@ -4,11 +4,13 @@ using BrightDb.Benchmarks;
 // dotnet run -c Release --project bench/BrightDb.Benchmarks -- --filter '*'      BenchmarkDotNet tables
 // dotnet run -c Release --project bench/BrightDb.Benchmarks -- balance           balance quality harness
 // dotnet run -c Release --project bench/BrightDb.Benchmarks -- failover          failover timings harness
+// dotnet run -c Release --project bench/BrightDb.Benchmarks -- soak              long open / SELECT 1 / close run under faults
 return args.FirstOrDefault() switch
 {
     "balance" => await BalanceHarness.RunAsync(args[1..]),
     BalanceHarness.WorkerCommand => await BalanceHarness.WorkerAsync(args[1..]),
     "failover" => await FailoverHarness.RunAsync(args[1..]),
+    "soak" => await SoakHarness.RunAsync(args[1..]),
     _ => RunBenchmarks(args),
 };
 
