@@ -75,6 +75,17 @@ if [[ -n "$skipped_names" ]]; then
   while IFS= read -r test; do echo "  $test"; done <<< "$skipped_names"
 fi
 
+# Failed tests, by name, each with the first lines of its message, so a CI log says why without the trx files.
+for trx in "$results"/*.trx; do
+  [[ -f "$trx" ]] || continue
+  awk '
+    /<UnitTestResult / { name = ""; failed = ($0 ~ / outcome="Failed"/); if (match($0, / testName="[^"]*"/)) name = substr($0, RSTART + 11, RLENGTH - 12) }
+    failed && /<Message>/ { inside = 1; lines = 0; print "failed: " name }
+    failed && inside { line = $0; sub(/.*<Message>/, "", line); sub(/<\/Message>.*/, "", line); if (lines++ < 6) print "    " line }
+    /<\/Message>/ { inside = 0; failed = 0 }
+  ' "$trx" | sed -e 's/&quot;/"/g' -e "s/&apos;/'/g" -e 's/&lt;/</g' -e 's/&gt;/>/g' -e 's/&amp;/\&/g'
+done
+
 passed="$(counter passed)"
 failed=$(( $(counter failed) + $(counter error) + $(counter timeout) + $(counter aborted) ))
 # vstest leaves notExecuted at 0 for skipped xunit tests; they are the tests of the total that did not run.

@@ -46,10 +46,16 @@ public sealed class YbServersBehaviorTests(TwoNodeFixture fixture) : IClassFixtu
         Assert.Equal(2, (await Cluster.QueryYbServersAsync(1)).Count);
         Assert.InRange(watch.Elapsed, TimeSpan.FromSeconds(1.4), TimeSpan.FromSeconds(30));
 
+        // A sleep far longer than the command timeout: Npgsql's cancel request (sent when the timeout fires) must land while
+        // the call still sleeps, however slowly a loaded machine delivers it; a shorter sleep can end first and the call
+        // then returns its rows, as Npgsql intends.
+        await Cluster.SetYbServersBehaviorAsync(YbServersBehavior.Slow(TimeSpan.FromSeconds(60)));
         await using var connection = Db.Connection(Cluster.ConnectionString(2));
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand("select * from yb_servers()", connection) { CommandTimeout = 1 };
+        watch.Restart();
         var error = await Assert.ThrowsAnyAsync<NpgsqlException>(() => command.ExecuteNonQueryAsync());
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(50), $"the call was not cancelled: it took {watch.Elapsed}");
         // Npgsql reports its own timeout; when the server-side cancel wins the race it is the 57014 cancellation.
         Assert.True(error.InnerException is TimeoutException || error is PostgresException { SqlState: PostgresErrorCodes.QueryCanceled },
             $"unexpected {error}");
