@@ -178,13 +178,13 @@ sealed class BalancedOpener : IConnectionOpener
                     if (!async)
                     {
                         // A synchronous open bounded by what is left of its Timeout runs Npgsql's asynchronous open, and waits.
-                        return HedgedOpen.Abandonable(attempt.AsTask(), endpoint, budget.Remaining, _time, cancellationToken).GetAwaiter().GetResult();
+                        return HedgedOpen.AbandonableSync(attempt.AsTask(), endpoint, budget.Remaining, _time, cancellationToken);
                     }
 
                     // 5.
                     var pending = attempt.AsTask();
                     if (_settings.HedgedOpenDelay <= TimeSpan.Zero
-                        || !await _hedged.LooksHungAsync(endpoint, pending, state, cancellationToken).ConfigureAwait(false))
+                        || !await _hedged.LooksHungAsync(endpoint, pending, state, budget.Remaining, cancellationToken).ConfigureAwait(false))
                     {
                         return await HedgedOpen.Abandonable(pending, endpoint, budget.Remaining, _time, cancellationToken).ConfigureAwait(false);
                     }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using BrightDb.Npgsql.Balancing;
 using BrightDb.Npgsql.ConnectionStrings;
@@ -16,22 +17,37 @@ sealed class HedgedOpen(BalancedOpener opener, BrightDbSettings settings, TimePr
 {
     /// <summary>
     /// Waits for <paramref name="attempt"/> up to the hedge delay, again and again while hedging would not help. True when
-    /// <see cref="HungServerPolicy"/> finds the server hung; false when the attempt ended (or the caller cancelled).
+    /// <see cref="HungServerPolicy"/> finds the server hung; false when the attempt ended, the caller cancelled or the open's
+    /// time (<paramref name="limit"/>, what was left of it at the call) is up.
     /// </summary>
-    internal async Task<bool> LooksHungAsync(ServerEndpoint server, Task<NpgsqlConnection> attempt, ClusterState state, CancellationToken cancellationToken)
+    /// <remarks>
+    /// Every physical asynchronous open comes here, so a round costs one timed wait on the attempt itself (Task.WaitAsync:
+    /// its timer is released as soon as the attempt ends) and no exception: no linked token, no second timer task, no
+    /// WhenAny. The state machine is pooled.
+    /// </remarks>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    internal async ValueTask<bool> LooksHungAsync(ServerEndpoint server, Task<NpgsqlConnection> attempt, ClusterState state, TimeSpan limit, CancellationToken cancellationToken)
     {
         var delay = settings.HedgedOpenDelay;
+        var limited = limit != Timeout.InfiniteTimeSpan;
         var started = time.GetTimestamp();
-        using var delayCancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         while (true)
         {
             var roundStarted = time.GetTimestamp();
-            var timer = Task.Delay(delay, time, delayCancellation.Token);
-            if (await Task.WhenAny(attempt, timer).ConfigureAwait(false) == attempt || cancellationToken.IsCancellationRequested)
+            var wait = delay;
+            if (limited)
             {
-                await delayCancellation.CancelAsync().ConfigureAwait(false);
-                return false;
+                var left = limit - time.GetElapsedTime(started);
+                if (left <= TimeSpan.Zero)
+                    return false;
+                if (left < wait)
+                    wait = left;
             }
+
+            // Ends with the attempt (whatever its outcome), the caller's cancellation or the wait, without throwing.
+            await ((Task)attempt.WaitAsync(wait, time, cancellationToken)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (attempt.IsCompleted || cancellationToken.IsCancellationRequested || (limited && time.GetElapsedTime(started) >= limit))
+                return false;
 
             // Another server can take the hedge if it answered lately (sequential opens leave it idle while this one waits,
             // so answers from just before this open count) or has no open in progress (untested, not slow). One with opens
@@ -149,6 +165,42 @@ sealed class HedgedOpen(BalancedOpener opener, BrightDbSettings settings, TimePr
             CloseWhenOpened(attempt);
             throw RanOut(server, e);
         }
+    }
+
+    /// <summary>
+    /// <see cref="Abandonable"/> for a synchronous open, which blocks its thread. On the system clock the blocked thread
+    /// times the wait out itself: a timer's callback runs on the thread pool, which an application making synchronous opens
+    /// under load may have starved, and would end the wait late. On any other clock, the clock's own timer does.
+    /// </summary>
+    /// <exception cref="TimeoutException">The open's time ran out.</exception>
+    internal static NpgsqlConnection AbandonableSync(
+        Task<NpgsqlConnection> attempt, ServerEndpoint server, TimeSpan limit, TimeProvider time, CancellationToken cancellationToken)
+    {
+        if (time != TimeProvider.System)
+            return Abandonable(attempt, server, limit, time, cancellationToken).GetAwaiter().GetResult();
+        bool ended;
+        try
+        {
+            ended = attempt.Wait(limit, cancellationToken);
+        }
+        catch (AggregateException)
+        {
+            // The attempt failed: its own exception is thrown below, as an asynchronous open would.
+            ended = true;
+        }
+        catch (OperationCanceledException)
+        {
+            CloseWhenOpened(attempt);
+            throw;
+        }
+
+        if (!ended)
+        {
+            CloseWhenOpened(attempt);
+            throw RanOut(server);
+        }
+
+        return attempt.GetAwaiter().GetResult();
     }
 
     /// <summary>The failure of an attempt that the open's time budget cut short: it says nothing of the server's health.</summary>
