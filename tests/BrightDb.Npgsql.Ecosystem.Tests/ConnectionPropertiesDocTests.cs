@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text.RegularExpressions;
 using BrightDb.Npgsql.ConnectionStrings;
+using Npgsql;
 
 namespace BrightDb.Npgsql.Ecosystem.Tests;
 
@@ -100,6 +101,33 @@ public sealed partial class ConnectionPropertiesDocTests
         Assert.All(listed, k => Assert.Null(new BrightDbConnectionStringBuilder()[k]));
     }
 
+    [Fact]
+    public void The_Npgsql_tables_defaults_are_what_the_driver_uses()
+    {
+        // A balanced, pooled data source's per-server connection string (the one Npgsql sees), and plain Npgsql's defaults.
+        var driver = new NpgsqlConnectionStringBuilder(
+            BrightDbSettings.From(new BrightDbConnectionStringBuilder("Host=h;Load Balance Hosts=true")).ForServer("h", 2521));
+        var npgsql = new NpgsqlConnectionStringBuilder();
+        var checkedRows = 0;
+        foreach (Match row in NpgsqlDefaultRow().Matches(Section("## Npgsql keywords")))
+        {
+            var (keyword, value, npgsqlValue) = (row.Groups[1].Value, row.Groups[2].Value, row.Groups[3]);
+            Assert.Equal(value, Text(driver[keyword]), StringComparer.OrdinalIgnoreCase);
+            // A value of the driver's own says what Npgsql's is; any other is Npgsql's.
+            Assert.Equal(npgsqlValue.Success ? npgsqlValue.Value : value, Text(npgsql[keyword]), StringComparer.OrdinalIgnoreCase);
+            checkedRows++;
+        }
+
+        Assert.True(checkedRows > 30, $"only {checkedRows} rows with a default value were found");
+
+        static string Text(object? value) => value switch
+        {
+            null => "",
+            IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+            var other => other.ToString() ?? "",
+        };
+    }
+
     static Dictionary<string, string> DriverSections()
     {
         var section = Section("## Keywords of this driver");
@@ -148,6 +176,10 @@ public sealed partial class ConnectionPropertiesDocTests
 
     [GeneratedRegex(@"^\| `([^`]+)` \| [^|]+ \|$", RegexOptions.Multiline)]
     private static partial Regex NpgsqlRow();
+
+    /// <summary>A row of the Npgsql table with a value as its default: <c>| `Keyword` | `value` … (this driver; Npgsql: `value`) |</c>.</summary>
+    [GeneratedRegex(@"^\| `([^`]+)` \| `([^`]+)`(?:[^|]*?\(this driver; Npgsql: `([^`]+)`\))?[^|]*\|$", RegexOptions.Multiline)]
+    private static partial Regex NpgsqlDefaultRow();
 
     [GeneratedRegex(@"\[""([^""]+)""\] = (""[^""]*""|true|false|\d+)")]
     private static partial Regex DictionaryEntry();

@@ -99,6 +99,27 @@ public class SettingsTests
         Assert.Equal(expected, new NpgsqlConnectionStringBuilder(text).HostRecheckSeconds);
     }
 
+    [Theory]
+    [InlineData("Host=h;Load Balance Hosts=true", 15, 1)]
+    [InlineData("Host=h;Load Balance Hosts=true;Connection Idle Lifetime=120", 120, 1)]
+    [InlineData("Host=h;Load Balance Hosts=true;Connection Pruning Interval=30", 30, 30)]
+    [InlineData("Host=h;Load Balance Hosts=true;Connection Idle Lifetime=60;Connection Pruning Interval=20", 60, 20)]
+    [InlineData("host=h load_balance=true", 15, 1)]
+    [InlineData("Host=h;Load Balance Hosts=true;Pooling=false", 300, 10)]
+    [InlineData("Host=h", 300, 10)]
+    public void Balanced_pools_close_idle_connections_after_15_s_unless_the_application_sets_the_idle_lifetime(
+        string connectionString, int idleLifetime, int pruningInterval)
+    {
+        var s = TestSupport.Settings(connectionString);
+        var text = s.LoadBalance == LoadBalanceMode.Disabled ? s.NpgsqlConnectionString(includePassword: false) : s.ForServer("h", 2521);
+        var npgsql = new NpgsqlConnectionStringBuilder(text);
+        Assert.Equal(idleLifetime, npgsql.ConnectionIdleLifetime);
+        Assert.Equal(pruningInterval, npgsql.ConnectionPruningInterval);
+        // Npgsql accepts the pair (the pruning interval may not exceed the idle lifetime).
+        using var ds = new NpgsqlDataSourceBuilder(text).BuildMultiHost();
+        using var connection = ds.CreateConnection();
+    }
+
     [Fact]
     public void NpgsqlConnectionString_lists_every_host_and_takes_the_password_only_when_asked()
     {

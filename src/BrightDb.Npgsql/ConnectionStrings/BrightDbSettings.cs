@@ -23,6 +23,12 @@ sealed class BrightDbSettings
     internal int MaxConnectingPerServer { get; private init; }
     internal IReadOnlyList<HostAndPort> ListedHosts { get; }
 
+    /// <summary>The pools' idle lifetime with balancing on, unless set: an idle connection is closed after 15 s (Npgsql: 300 s).</summary>
+    internal const int BalancedIdleLifetimeSeconds = 15;
+
+    /// <summary>How often the pools count their idle connections with balancing on, unless set (Npgsql: 10 s).</summary>
+    internal const int BalancedPruningIntervalSeconds = 1;
+
     /// <summary>Npgsql's settings without Host and Port; never handed out as is (it holds the password).</summary>
     NpgsqlConnectionStringBuilder NpgsqlTemplate { get; }
 
@@ -159,6 +165,19 @@ sealed class BrightDbSettings
         // the application. An application may trade that for speed by setting Host Recheck Seconds itself.
         if (mode != LoadBalanceMode.Disabled && !source.ContainsKey("Host Recheck Seconds"))
             npgsql.HostRecheckSeconds = 0;
+
+        // Server connections follow the cluster: after a server joins (or comes back), opens go to it, and the idle
+        // connections this leaves on the other servers are closed by Npgsql's pruning once idle for the pool's idle
+        // lifetime. Npgsql's 300 s would keep the servers' connection counts uneven for minutes; the driver retires them
+        // within about two idle lifetimes. Each stays the application's to set (the pruning interval may not exceed the
+        // idle lifetime, which Npgsql checks).
+        if (mode != LoadBalanceMode.Disabled && npgsql.Pooling)
+        {
+            if (!source.ContainsKey("Connection Idle Lifetime"))
+                npgsql.ConnectionIdleLifetime = Math.Max(BalancedIdleLifetimeSeconds, npgsql.ConnectionPruningInterval);
+            if (!source.ContainsKey("Connection Pruning Interval") && npgsql.ConnectionIdleLifetime >= BalancedPruningIntervalSeconds)
+                npgsql.ConnectionPruningInterval = BalancedPruningIntervalSeconds;
+        }
 
         return new BrightDbSettings(npgsql, listed)
         {
