@@ -117,6 +117,9 @@ sealed class ServerEndpoint
         }
     }
 
+    /// <summary>The driver's own data source for this server if it exists, without creating it.</summary>
+    internal NpgsqlDataSource? ControlIfCreated => Volatile.Read(ref _control);
+
     /// <summary>The server's pools if they exist, without creating them.</summary>
     internal NpgsqlMultiHostDataSource? PoolsIfCreated => Volatile.Read(ref _pools);
 

@@ -128,6 +128,17 @@ public sealed class BrightDbDataSource : DbDataSource
             ? Task.FromException<ClusterTopology>(new ObjectDisposedException(GetType().FullName))
             : _opener.RefreshTopologyAsync(cancellationToken);
 
+    /// <summary>
+    /// Closes the idle pooled connections to every server at once; connections in use are closed when they are returned,
+    /// instead of going back to the pool (Npgsql's <see cref="NpgsqlDataSource.Clear"/> on each server's pools).
+    /// </summary>
+    public void Clear()
+    {
+        ThrowIfDisposed();
+        foreach (var dataSource in _opener.NpgsqlDataSources)
+            dataSource.Clear();
+    }
+
     /// <summary>The servers of the current snapshot, for metrics.</summary>
     internal IEnumerable<ServerEndpoint> ActiveEndpoints() => _opener.ActiveEndpoints;
 

@@ -84,6 +84,9 @@ sealed class BalancedOpener : IConnectionOpener
     public IReadOnlyDictionary<string, int> HostToConnectionMap() =>
         HostConnectionMap.Read(_topology, _settings.Pooling ? _dataSources.PoolName : null);
 
+    public IEnumerable<NpgsqlDataSource> NpgsqlDataSources =>
+        _topology.AllEndpoints().SelectMany(e => new NpgsqlDataSource?[] { e.PoolsIfCreated, e.ControlIfCreated }).OfType<NpgsqlDataSource>();
+
     public async Task<ClusterTopology> RefreshTopologyAsync(CancellationToken cancellationToken) =>
         (await _topology.RefreshAsync(cancellationToken).ConfigureAwait(false)).Topology;
 

@@ -26,6 +26,9 @@ interface IConnectionOpener : IAsyncDisposable
     /// <summary>Connections open on each server, by the server's key in the map.</summary>
     IReadOnlyDictionary<string, int> HostToConnectionMap();
 
+    /// <summary>The Npgsql data sources made so far (each server's pools and the driver's own), for what applies to all of them.</summary>
+    IEnumerable<NpgsqlDataSource> NpgsqlDataSources { get; }
+
     /// <summary>Reads the cluster's servers now.</summary>
     Task<ClusterTopology> RefreshTopologyAsync(CancellationToken cancellationToken);
 }

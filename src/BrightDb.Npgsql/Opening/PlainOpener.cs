@@ -10,6 +10,8 @@ namespace BrightDb.Npgsql.Opening;
 /// </summary>
 sealed class PlainOpener(NpgsqlDataSource dataSource) : IConnectionOpener
 {
+    public IEnumerable<NpgsqlDataSource> NpgsqlDataSources => [dataSource];
+
     public NpgsqlConnection CreateConnection() => dataSource.CreateConnection();
 
     public async ValueTask<NpgsqlConnection> OpenAsync(bool async, CancellationToken cancellationToken) =>
