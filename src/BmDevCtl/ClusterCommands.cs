@@ -31,9 +31,14 @@ static class ClusterCommands
         {
             Description = "Put a fault-injecting TCP proxy on every node's address (the servers listen on 127.1.x.i); see the fault command.",
         };
+        var tls = new Option<bool>("--tls")
+        {
+            Description = "Serve TLS: a certificate authority of the cluster's own (status shows its file) and a certificate per node " +
+                          "naming its address; user bigmath connects over TLS only (sslmode=verify-full sslrootcert=<ca.crt>).",
+        };
         var command = new Command("create", "Create and start a cluster, and its rpcz pages on port 8100.")
         {
-            rf, placementInfo, numNodes, port, addressBlock, pgBinDir, faultProxy,
+            rf, placementInfo, numNodes, port, addressBlock, pgBinDir, faultProxy, tls,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -69,6 +74,7 @@ static class ClusterCommands
                 StartRpcz = false,
                 FaultProxy = parse.GetValue(faultProxy),
                 ServeFaultProxy = false,
+                Tls = parse.GetValue(tls),
             }, ct);
             // The servers must outlive this process; rpcz (and the fault proxies) are served by a detached process of our own.
             cluster.Detach();
@@ -84,7 +90,8 @@ static class ClusterCommands
 
             await Views.StatusAsync(context.Console, cluster, ct);
             context.Console.WriteLine($"Cluster created in {watch.Elapsed.TotalSeconds:0.0} s. Connect with:");
-            context.Console.WriteLine($"  psql \"host={cluster.Nodes[0].Host} port={cluster.Nodes[0].Port} user=bigmath password={cluster.Password} dbname=bigmath\"");
+            var tlsParameters = cluster.TlsRootCertificateFile is { } root ? $" sslmode=verify-full sslrootcert={root}" : "";
+            context.Console.WriteLine($"  psql \"host={cluster.Nodes[0].Host} port={cluster.Nodes[0].Port} user=bigmath password={cluster.Password} dbname=bigmath{tlsParameters}\"");
             return ExitCodes.Success;
         });
         return command;

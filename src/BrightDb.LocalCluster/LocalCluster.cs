@@ -88,10 +88,15 @@ public sealed partial class LocalCluster : IAsyncDisposable, IDisposable
     public LocalNode Node(int index) => _store.Node(index);
 
     /// <summary>The ADO.NET connection string of user bigmath to a node, e.g.
-    /// <c>Host=127.0.0.1;Port=2521;Database=bigmath;Username=bigmath;Password=bigmath</c>.</summary>
+    /// <c>Host=127.0.0.1;Port=2521;Database=bigmath;Username=bigmath;Password=bigmath</c>; on a TLS cluster it also asks for
+    /// <c>SSL Mode=VerifyFull</c> with the cluster's <see cref="TlsRootCertificateFile"/>.</summary>
     /// <param name="nodeIndex">The node's index.</param>
     /// <returns>The connection string.</returns>
-    public string ConnectionString(int nodeIndex = 1) => ClientSql.ConnectionString(Node(nodeIndex), Password);
+    public string ConnectionString(int nodeIndex = 1) => ClientSql.ConnectionString(Node(nodeIndex), Password, TlsRootCertificateFile);
+
+    /// <summary>The cluster's certificate authority (PEM) when it serves TLS (<see cref="LocalClusterOptions.Tls"/>), to give
+    /// clients as their root certificate; <see langword="null"/> otherwise.</summary>
+    public string? TlsRootCertificateFile => _store.Settings.Tls ? ClusterCertificates.AuthorityFile(_store.BaseDirectory) : null;
 
     /// <summary>A superuser connection string to a node's server, for tools and tests (not counted as a client connection of
     /// bigmath). It goes to <see cref="LocalNode.ServerHost"/>, past the node's fault proxy if there is one.</summary>

@@ -53,6 +53,15 @@ public sealed class LocalClusterOptions
     /// <summary>How long one server may take to start before the operation fails.</summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>Serve TLS: the cluster makes a certificate authority of its own (<see cref="LocalCluster.TlsRootCertificateFile"/>)
+    /// and a server certificate per node naming the node's addresses, and its servers accept user bigmath over TLS only.
+    /// Nodes added later get their certificates too.</summary>
+    public bool Tls { get; init; }
+
+    /// <summary>With <see cref="Tls"/>, the nodes (by index) whose certificate names another address, on purpose: a client
+    /// that verifies the server's name refuses them.</summary>
+    public IReadOnlyList<int> TlsWrongCertificateNodes { get; init; } = [];
+
     /// <summary>Extra postgresql.conf lines per node index (tests use it to make one node fail to start).</summary>
     internal Func<int, string?>? ExtraNodeConfiguration { get; init; }
 }

@@ -1,3 +1,4 @@
+using Npgsql;
 using BrightDb.Npgsql.ConnectionStrings;
 
 namespace BrightDb.Npgsql.Tests;
@@ -53,6 +54,21 @@ public class KeywordTests
         Assert.Equal(value, (string)b[canonical]);
         Assert.True(b.TryGetValue(keyword, out var got));
         Assert.Equal(value, (string)got);
+    }
+
+    [Theory]
+    [InlineData("host=h sslmode=verify-full", "VerifyFull")]
+    [InlineData("host=h sslmode=verify-ca", "VerifyCA")]
+    [InlineData("postgresql://h/db?sslmode=verify-full", "VerifyFull")]
+    [InlineData("Host=h;SSL Mode=verify-full", "VerifyFull")]
+    [InlineData("Host=h;SSL Mode=VerifyFull", "VerifyFull")]
+    [InlineData("host=h sslmode=require", "Require")]
+    public void Libpq_spellings_of_ssl_modes_are_Npgsqls(string connectionString, string expected)
+    {
+        var b = new BrightDbConnectionStringBuilder(connectionString);
+        Assert.Equal(expected, (string)b["SSL Mode"], StringComparer.OrdinalIgnoreCase);
+        var npgsql = new NpgsqlConnectionStringBuilder(TestSupport.Settings(connectionString).NpgsqlConnectionString(includePassword: false));
+        Assert.Equal(Enum.Parse<SslMode>(expected, ignoreCase: true), npgsql.SslMode);
     }
 
     [Fact]

@@ -6,14 +6,24 @@ namespace BrightDb.LocalCluster.Internal;
 static class ClientSql
 {
     /// <summary>The connection string of user bigmath to a node.</summary>
-    public static string ConnectionString(LocalNode node, string password) => new NpgsqlConnectionStringBuilder
+    public static string ConnectionString(LocalNode node, string password, string? rootCertificate = null)
     {
-        Host = node.Host,
-        Port = node.Port,
-        Database = ServerSetup.Database,
-        Username = ServerSetup.User,
-        Password = password,
-    }.ConnectionString;
+        var builder = new NpgsqlConnectionStringBuilder
+        {
+            Host = node.Host,
+            Port = node.Port,
+            Database = ServerSetup.Database,
+            Username = ServerSetup.User,
+            Password = password,
+        };
+        if (rootCertificate is not null)
+        {
+            builder.SslMode = SslMode.VerifyFull;
+            builder.RootCertificate = rootCertificate;
+        }
+
+        return builder.ConnectionString;
+    }
 
     /// <summary>What <c>select * from yb_servers()</c> returns over a fresh, unpooled connection.</summary>
     public static async Task<IReadOnlyList<YbServersRow>> QueryYbServersAsync(string connectionString, CancellationToken ct)

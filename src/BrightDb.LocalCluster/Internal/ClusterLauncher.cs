@@ -41,8 +41,13 @@ static class ClusterLauncher
             var template = await TemplateDataDirectory.EnsureAsync(pg, options.WithYbServers, cancellationToken).ConfigureAwait(false);
             var store = ClusterStore.Create(baseDirectory,
                 new ClusterSettings(Guid.NewGuid().ToString("N"), plan, options.Password, owns, options.WithYbServers, pg.BinDirectory,
-                    options.FaultProxy));
-            var servers = new ServerControl(store, options.StartTimeout, pg, options.ExtraNodeConfiguration);
+                    options.FaultProxy, options.Tls));
+            if (options.Tls)
+            {
+                ClusterCertificates.EnsureAuthority(baseDirectory);
+            }
+
+            var servers = new ServerControl(store, options.StartTimeout, pg, options.ExtraNodeConfiguration, options.TlsWrongCertificateNodes.ToHashSet());
             cluster = new LocalCluster(store, servers, lease, destroysOnDispose: true);
             List<LocalNode> nodes = [.. options.Nodes.Select((spec, i) => store.NewNode(i + 1, spec))];
             store.Record(nodes, NodeState.Stopped, isMember: false);
@@ -101,6 +106,16 @@ static class ClusterLauncher
         if (options.Nodes is null || options.Nodes.Count == 0)
         {
             throw new ArgumentException("A cluster needs at least one node.", nameof(options));
+        }
+
+        if (!options.Tls && options.TlsWrongCertificateNodes.Count > 0)
+        {
+            throw new ArgumentException("TlsWrongCertificateNodes needs Tls.", nameof(options));
+        }
+
+        if (options.TlsWrongCertificateNodes.Where(i => i < 1 || i > options.Nodes.Count).Select(i => (int?)i).FirstOrDefault() is { } bad)
+        {
+            throw new ArgumentException($"TlsWrongCertificateNodes lists node {bad}; the cluster has nodes 1 to {options.Nodes.Count}.", nameof(options));
         }
 
         if (options.Nodes.Count > AddressPlan.MaxNodes)

@@ -8,5 +8,7 @@ namespace BrightDb.LocalCluster.Internal;
 /// <param name="WithYbServers">Whether its servers have <c>yb_servers()</c>.</param>
 /// <param name="BinDirectory">The PostgreSQL binaries it runs.</param>
 /// <param name="FaultProxy">Whether a fault proxy listens on every node's address and its server elsewhere.</param>
+/// <param name="Tls">Whether its servers serve TLS with certificates of the cluster's own authority.</param>
 sealed record ClusterSettings(
-    string UniverseUuid, AddressPlan Plan, string Password, bool OwnsBaseDirectory, bool WithYbServers, string BinDirectory, bool FaultProxy);
+    string UniverseUuid, AddressPlan Plan, string Password, bool OwnsBaseDirectory, bool WithYbServers, string BinDirectory, bool FaultProxy,
+    bool Tls = false);

@@ -39,4 +39,8 @@ sealed record ClusterStateRecord
     /// <summary>Whether every node's address is a fault proxy's (absent in older files: no proxy).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public bool FaultProxy { get; init; }
+
+    /// <summary>Whether the servers serve TLS (absent in older files: no TLS).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool Tls { get; init; }
 }

@@ -79,7 +79,7 @@ sealed class ClusterStore(string baseDirectory, ClusterSettings settings, YbServ
         }
 
         var settings = new ClusterSettings(state.UniverseUuid, new AddressPlan(state.AddressBlock, state.SingleAddress, state.Port, state.RpczPort),
-            state.Password, state.OwnsBaseDirectory, state.WithYbServers, state.BinDirectory, state.FaultProxy);
+            state.Password, state.OwnsBaseDirectory, state.WithYbServers, state.BinDirectory, state.FaultProxy, state.Tls);
         var store = new ClusterStore(baseDirectory, settings, YbServersBehavior.FromWire(state.Behavior, state.BehaviorDelayMs), state.Override);
         foreach (var r in state.Nodes.OrderBy(n => n.Index))
         {
@@ -219,6 +219,7 @@ sealed class ClusterStore(string baseDirectory, ClusterSettings settings, YbServ
             BehaviorDelayMs = delayMs,
             Override = _override,
             FaultProxy = Settings.FaultProxy,
+            Tls = Settings.Tls,
             Nodes = [.. nodes.Select(n => n.BehindFaultProxy
                 ? Record(n) with { ServerHost = n.ServerHost, ServerPort = n.ServerPort, Fault = n.Fault.WireText }
                 : Record(n))],

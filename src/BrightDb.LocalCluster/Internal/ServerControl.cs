@@ -5,7 +5,9 @@ namespace BrightDb.LocalCluster.Internal;
 /// stops, kills, pauses, resumes and removes their servers. Whenever a server goes away, the tool's pooled connections to it
 /// are dropped.
 /// </summary>
-sealed class ServerControl(ClusterStore store, TimeSpan startTimeout, PostgresInstallation? installation, Func<int, string?>? extraConfiguration)
+sealed class ServerControl(
+    ClusterStore store, TimeSpan startTimeout, PostgresInstallation? installation, Func<int, string?>? extraConfiguration,
+    IReadOnlySet<int>? wrongCertificates = null)
 {
     PostgresInstallation? _pg = installation;
 
@@ -15,7 +17,13 @@ sealed class ServerControl(ClusterStore store, TimeSpan startTimeout, PostgresIn
     /// <summary>Copies the template into the node's directory and starts its server.</summary>
     public async Task CreateAndStartAsync(PostgresInstallation pg, string template, LocalNode node, CancellationToken ct)
     {
-        await NodeServer.CreateAsync(pg, template, node, store.MembershipFile, extraConfiguration?.Invoke(node.Index), ct).ConfigureAwait(false);
+        var extra = extraConfiguration?.Invoke(node.Index);
+        if (store.Settings.Tls)
+        {
+            extra = NodeTls.Configure(store.BaseDirectory, node, pg.Account, wrongCertificates?.Contains(node.Index) == true) + extra;
+        }
+
+        await NodeServer.CreateAsync(pg, template, node, store.MembershipFile, extra, ct).ConfigureAwait(false);
         await NodeServer.StartAsync(pg, node, startTimeout, ct).ConfigureAwait(false);
     }
 

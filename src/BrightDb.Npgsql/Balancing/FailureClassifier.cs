@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Security.Authentication;
 using Npgsql;
 
 namespace BrightDb.Npgsql.Balancing;
@@ -28,8 +29,13 @@ static class FailureClassifier
                 return hosts.InnerExceptions.Count > 0 && hosts.InnerExceptions.All(e => IsServerUnavailable(e, callerToken));
             case NpgsqlException npgsql:
                 return npgsql.InnerException is null or SocketException or IOException or TimeoutException or OperationCanceledException
+                           or AuthenticationException
                        || npgsql.IsTransient;
             case SocketException or IOException or TimeoutException:
+                return true;
+            case AuthenticationException:
+                // The TLS handshake failed (the server's certificate does not verify, say): this server cannot serve this data
+                // source as configured, others may. Never retried in a weaker SSL mode.
                 return true;
             default:
                 return false;

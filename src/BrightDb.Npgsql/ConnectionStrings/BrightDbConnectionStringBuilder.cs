@@ -79,7 +79,7 @@ public sealed class BrightDbConnectionStringBuilder : DbConnectionStringBuilder
             else if (canonical == "Port" && text.Contains(','))
                 ValidatePortList(text);
             else
-                text = ValidateWithNpgsql(canonical, text);
+                text = ValidateWithNpgsql(canonical, Keywords.LibpqValue(canonical, text));
             base[canonical] = text;
         }
     }

@@ -58,6 +58,20 @@ static class Keywords
         ["hostaddr"] = "Host",
     }.ToFrozenDictionary();
 
+    /// <summary>
+    /// The Npgsql spelling of a libpq (psycopg2) value that Npgsql spells otherwise: <c>sslmode=verify-full</c> is
+    /// <c>SSL Mode=VerifyFull</c>. Accepted in every form; any other value is returned as it is.
+    /// </summary>
+    internal static string LibpqValue(string canonicalKeyword, string value) =>
+        canonicalKeyword == "SSL Mode" && Normalize(value) switch
+        {
+            "verifyfull" => "VerifyFull",
+            "verifyca" => "VerifyCA",
+            _ => null,
+        } is { } npgsql
+            ? npgsql
+            : value;
+
     /// <summary>Keywords whose values are secrets: never echoed in an exception, a log line or <c>ToString()</c>.</summary>
     internal static bool IsSecret(string canonicalKeyword) =>
         Normalize(canonicalKeyword) is "password" or "sslpassword" or "psw" or "pwd";

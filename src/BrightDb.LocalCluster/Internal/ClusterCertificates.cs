@@ -1,0 +1,92 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace BrightDb.LocalCluster.Internal;
+
+/// <summary>
+/// The TLS certificates of a cluster created with <see cref="LocalClusterOptions.Tls"/>: a certificate authority of the
+/// cluster's own (<c>ca.crt</c> in its base directory) and, per node, a server certificate it signed whose subject
+/// alternative names are the node's addresses. Made with .NET's <see cref="CertificateRequest"/>; keys are ECDSA P-256.
+/// </summary>
+static class ClusterCertificates
+{
+    public const string AuthorityFileName = "ca.crt";
+    const string AuthorityKeyFileName = "ca.key";
+    public const string ServerCertificateFileName = "server.crt";
+    public const string ServerKeyFileName = "server.key";
+
+    /// <summary>An address no node ever has: what a node's certificate names when it is made wrong on purpose.</summary>
+    public const string WrongAddress = "127.255.255.254";
+
+    /// <summary>The authority's certificate (PEM), which clients give as their root certificate.</summary>
+    public static string AuthorityFile(string baseDirectory) => Path.Combine(baseDirectory, AuthorityFileName);
+
+    /// <summary>Makes the cluster's certificate authority unless it exists.</summary>
+    public static void EnsureAuthority(string baseDirectory)
+    {
+        var certificateFile = AuthorityFile(baseDirectory);
+        var keyFile = Path.Combine(baseDirectory, AuthorityKeyFileName);
+        if (File.Exists(certificateFile) && File.Exists(keyFile))
+        {
+            return;
+        }
+
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=BrightDB local cluster CA, O=BrightDB", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: true, hasPathLengthConstraint: true, pathLengthConstraint: 0, critical: true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, critical: true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
+        var now = DateTimeOffset.UtcNow;
+        using var authority = request.CreateSelfSigned(now.AddDays(-1), now.AddYears(10));
+        WritePrivate(keyFile, key.ExportPkcs8PrivateKeyPem());
+        File.WriteAllText(certificateFile, authority.ExportCertificatePem());
+    }
+
+    /// <summary>
+    /// Writes a server certificate signed by the cluster's authority, and its key, into <paramref name="directory"/>: its
+    /// names are <paramref name="names"/> (addresses or host names), or <see cref="WrongAddress"/> alone when
+    /// <paramref name="wrong"/>. Returns the two files.
+    /// </summary>
+    public static (string Certificate, string Key) IssueServer(string baseDirectory, string directory, IReadOnlyList<string> names, bool wrong)
+    {
+        using var authority = X509Certificate2.CreateFromPemFile(AuthorityFile(baseDirectory), Path.Combine(baseDirectory, AuthorityKeyFileName));
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        IReadOnlyList<string> listed = wrong ? [WrongAddress] : names;
+        var request = new CertificateRequest($"CN={listed[0]}, O=BrightDB local cluster", key, HashAlgorithmName.SHA256);
+        var alternativeNames = new SubjectAlternativeNameBuilder();
+        foreach (var name in listed)
+        {
+            if (IPAddress.TryParse(name, out var address))
+            {
+                alternativeNames.AddIpAddress(address);
+            }
+            else
+            {
+                alternativeNames.AddDnsName(name);
+            }
+        }
+
+        request.CertificateExtensions.Add(alternativeNames.Build());
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: false, hasPathLengthConstraint: false, pathLengthConstraint: 0, critical: true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyAgreement, critical: true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], critical: false));
+        var serial = RandomNumberGenerator.GetBytes(16);
+        serial[0] &= 0x7F;
+        var now = DateTimeOffset.UtcNow;
+        using var certificate = request.Create(authority, now.AddDays(-1), now.AddYears(5), serial);
+        var certificateFile = Path.Combine(directory, ServerCertificateFileName);
+        var keyFile = Path.Combine(directory, ServerKeyFileName);
+        File.WriteAllText(certificateFile, certificate.ExportCertificatePem());
+        WritePrivate(keyFile, key.ExportPkcs8PrivateKeyPem());
+        return (certificateFile, keyFile);
+    }
+
+    /// <summary>PostgreSQL refuses a key file that others can read.</summary>
+    static void WritePrivate(string path, string pem)
+    {
+        File.WriteAllText(path, "");
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.WriteAllText(path, pem);
+    }
+}

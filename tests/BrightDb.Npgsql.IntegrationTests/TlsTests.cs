@@ -1,0 +1,93 @@
+using BrightDb.LocalCluster;
+using BrightDb.Npgsql.IntegrationTests.Support;
+using Npgsql;
+using Xunit.Abstractions;
+
+namespace BrightDb.Npgsql.IntegrationTests;
+
+/// <summary>
+/// <c>SSL Mode=VerifyFull</c> against servers discovered through <c>yb_servers()</c>, on a TLS local cluster whose node 2
+/// has a certificate naming another address: every connection to the other servers is verified against the address it
+/// goes to; node 2 is refused with an error that names it and says why, marked down, and never used in plain text.
+/// </summary>
+public sealed class TlsTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    LocalCluster.LocalCluster _cluster = null!;
+
+    public async Task InitializeAsync() =>
+        _cluster = await LocalCluster.LocalCluster.StartAsync(new LocalClusterOptions
+        {
+            Nodes = [.. new[] { "aws.us-west.us-west-2a", "aws.us-west.us-west-2b", "aws.us-west.us-west-2c" }.Select(p => new NodeSpec(Placement.Parse(p)))],
+            Tls = true,
+            TlsWrongCertificateNodes = [2],
+        });
+
+    public async Task DisposeAsync() => await _cluster.DisposeAsync();
+
+    async Task<List<(string Host, bool Ssl)>> OpenAndCheckAsync(BrightDbDataSource ds, int count, List<NpgsqlConnection> held)
+    {
+        var seen = new List<(string, bool)>();
+        for (var i = 0; i < count; i++)
+        {
+            var connection = i % 2 == 0 ? await ds.OpenConnectionAsync() : await OpenCreatedAsync(ds);
+            held.Add(connection);
+            await using var command = new NpgsqlCommand("select ssl from pg_stat_ssl where pid = pg_backend_pid()", connection);
+            seen.Add((connection.Host!, (bool)(await command.ExecuteScalarAsync())!));
+        }
+
+        return seen;
+
+        static async Task<NpgsqlConnection> OpenCreatedAsync(BrightDbDataSource ds)
+        {
+            var created = ds.CreateConnection();
+            await created.OpenAsync();
+            return created;
+        }
+    }
+
+    [Theory]
+    [InlineData("ADO.NET")]
+    [InlineData("libpq")]
+    public async Task VerifyFull_checks_every_discovered_server_and_a_wrong_certificate_is_refused_and_marked_down(string form)
+    {
+        var app = "tls-" + form.Replace(".", "", StringComparison.Ordinal).ToLowerInvariant();
+        var (n1, n2) = (_cluster.Node(1), _cluster.Node(2));
+        var root = _cluster.TlsRootCertificateFile!;
+        var connectionString = form == "libpq"
+            ? $"host={n1.Host} port={n1.Port} dbname=bigmath user=bigmath password={_cluster.Password} load_balance=true application_name={app} " +
+              $"sslmode=verify-full sslrootcert={root} failed_host_reconnect_delay_secs=60"
+            : $"Host={n1.Host};Port={n1.Port};Database=bigmath;Username=bigmath;Password={_cluster.Password};Load Balance Hosts=true;" +
+              $"Application Name={app};SSL Mode=VerifyFull;Root Certificate={root};Failed Host Reconnect Delay Secs=60";
+        await using var ds = BrightDbDataSource.Create(connectionString);
+        var markedDown = new List<string>();
+        ds.HostMarkedDown += (_, e) => { lock (markedDown) markedDown.Add($"{e.Host}: {e.Reason}"); };
+
+        var held = new List<NpgsqlConnection>();
+        try
+        {
+            var seen = await OpenAndCheckAsync(ds, 20, held);
+            output.WriteLine($"{form}: connections on {string.Join(", ", seen.GroupBy(s => s.Host).Select(g => $"{g.Key} x{g.Count()}"))}; marked down: {string.Join(" | ", markedDown)}");
+
+            var verdict = new Verdict();
+            verdict.Check(seen.All(s => s.Ssl), "a connection is not encrypted");
+            verdict.Check(seen.All(s => s.Host != n2.Host), $"a connection went to {n2.Host}, whose certificate names another address");
+            verdict.Equal("10/0/10", await Counts.ServerEventuallyAsync(_cluster, app, "10/0/10"), "the servers' counts");
+            verdict.Check(markedDown.Count == 1 && markedDown[0].StartsWith(n2.Host, StringComparison.Ordinal),
+                $"node 2 was not marked down once: {string.Join(" | ", markedDown)}");
+            verdict.Assert(ds);
+        }
+        finally
+        {
+            await Counts.DisposeAllAsync(held);
+        }
+
+        // With only node 2 eligible, the error names it and says why.
+        await using var only2 = BrightDbDataSource.Create(
+            $"Host={n1.Host};Port={n1.Port};Database=bigmath;Username=bigmath;Password={_cluster.Password};Load Balance Hosts=true;" +
+            $"SSL Mode=VerifyFull;Root Certificate={root};Topology Keys=aws.us-west.us-west-2b;Fallback To Topology Keys Only=true");
+        var error = await Assert.ThrowsAnyAsync<Exception>(async () => await only2.OpenConnectionAsync());
+        output.WriteLine($"only node 2 eligible: {error.GetType().Name}: {error.Message}");
+        Assert.Contains($"{n2.Host}:{n2.Port}", error.Message, StringComparison.Ordinal);
+        Assert.Contains("certificate", error.Message, StringComparison.OrdinalIgnoreCase);
+    }
+}
