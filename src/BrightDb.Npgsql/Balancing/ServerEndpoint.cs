@@ -247,6 +247,13 @@ sealed class ServerEndpoint
         return wasUp;
     }
 
+    /// <summary>Records why the server failed, learned after it was marked down; kept only while it is still down.</summary>
+    internal void NoteFailureCause(string reason)
+    {
+        if (Volatile.Read(ref _downUntil) != 0)
+            LastFailure = reason;
+    }
+
     /// <summary>Marks the server up; true when it was down before.</summary>
     internal bool MarkUp()
     {

@@ -60,10 +60,36 @@ sealed class ServerHealth
     internal void PassedOver(ServerEndpoint server, ServerEndpoint reached)
     {
         const string Reason = "passed over by the failover within an open (it refused a new connection or its credentials, or an idle connection to it failed its check)";
+        var wasUp = server.DownUntil == 0;
         MarkDown(server, Reason);
         Log.PassedOver(_log, server.ToString(), reached.ToString());
         DriverMetrics.FailedOver(_dataSourceName, server);
         RequestRefresh?.Invoke();
+        if (wasUp)
+            _ = LearnWhyAsync(server);
+    }
+
+    /// <summary>
+    /// Npgsql's failover within an open keeps the error of a host it passed over to itself: one connection of the driver's
+    /// own to that server (unpooled, that server only, within <c>Timeout</c>) tells why, for the log (event 3005) and for
+    /// later error messages. Once per mark-down, in the background.
+    /// </summary>
+    async Task LearnWhyAsync(ServerEndpoint server)
+    {
+        try
+        {
+            var connection = server.ControlDataSource.CreateConnection();
+            await using (connection.ConfigureAwait(false))
+            {
+                await connection.OpenAsync().ConfigureAwait(false);
+            }
+        }
+        catch (Exception e)
+        {
+            var cause = FailureClassifier.Describe(e);
+            server.NoteFailureCause(cause);
+            Log.PassedOverCause(_log, server.ToString(), cause);
+        }
     }
 
     /// <summary>

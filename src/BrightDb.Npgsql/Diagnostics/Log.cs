@@ -44,4 +44,7 @@ static partial class Log
 
     [LoggerMessage(3004, LogLevel.Information, "Npgsql's failover passed over {Server} and opened the connection on {Reached}")]
     internal static partial void PassedOver(ILogger logger, string server, string reached);
+
+    [LoggerMessage(3005, LogLevel.Warning, "Server {Server}, passed over by Npgsql's failover, refuses a connection of its own: {Error}")]
+    internal static partial void PassedOverCause(ILogger logger, string server, string error);
 }
