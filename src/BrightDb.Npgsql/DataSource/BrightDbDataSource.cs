@@ -28,12 +28,18 @@ public sealed class BrightDbDataSource : DbDataSource
 
     readonly BrightDbSettings _settings;
     readonly IConnectionOpener _opener;
+    /// <summary>The data source a view belongs to; <see langword="null"/> for a data source itself.</summary>
+    readonly BrightDbDataSource? _root;
+    readonly LoadBalanceMode _mode;
+    /// <summary>The views made by <see cref="WithLoadBalance"/>, by mode (a data source's only).</summary>
+    BrightDbDataSource?[]? _views;
     int _disposed;
 
     internal BrightDbDataSource(
         BrightDbSettings settings, string? name, ILoggerFactory? loggerFactory, Action<NpgsqlDataSourceBuilder>? configureNpgsql, TimeProvider time)
     {
         _settings = settings;
+        _mode = settings.LoadBalance;
         Name = name ?? $"brightdb-{Interlocked.Increment(ref _lastId)}";
         loggerFactory ??= NullLoggerFactory.Instance;
         var dataSources = new NpgsqlDataSourceFactory(settings, Name, loggerFactory, configureNpgsql);
@@ -44,6 +50,16 @@ public sealed class BrightDbDataSource : DbDataSource
                 server => HostMarkedUp?.Invoke(this, new ServerStatusEventArgs(server.Address.Host, server.Address.Port, null)),
                 (old, @new) => TopologyChanged?.Invoke(this, new TopologyChangedEventArgs(old, @new))));
         DataSourceRegistry.Add(this);
+    }
+
+    /// <summary>A view of <paramref name="root"/> that chooses servers by <paramref name="mode"/>.</summary>
+    BrightDbDataSource(BrightDbDataSource root, LoadBalanceMode mode, BalancedOpener opener)
+    {
+        _settings = root._settings;
+        _root = root;
+        _mode = mode;
+        Name = root.Name;
+        _opener = new BalancedView(opener, mode);
     }
 
     /// <summary>Creates a data source from a connection string in ADO.NET, libpq or URI form.</summary>
@@ -58,7 +74,7 @@ public sealed class BrightDbDataSource : DbDataSource
     public string Name { get; }
 
     /// <summary>How connections are balanced.</summary>
-    public LoadBalanceMode LoadBalanceHosts => _settings.LoadBalance;
+    public LoadBalanceMode LoadBalanceHosts => _mode;
 
     /// <summary>
     /// An Npgsql connection string for the listed hosts, without this driver's keywords and without the password
@@ -107,7 +123,7 @@ public sealed class BrightDbDataSource : DbDataSource
     /// <exception cref="PostgresException">The server refused the connection (for example a wrong password).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; nothing is left counted.</exception>
     public new ValueTask<NpgsqlConnection> OpenConnectionAsync(CancellationToken cancellationToken = default) =>
-        Volatile.Read(ref _disposed) != 0
+        IsDisposed
             ? ValueTask.FromException<NpgsqlConnection>(new ObjectDisposedException(GetType().FullName))
             : _opener.OpenAsync(async: true, cancellationToken);
 
@@ -119,12 +135,12 @@ public sealed class BrightDbDataSource : DbDataSource
     /// a server that left the cluster is listed while connections to it remain.
     /// </summary>
     public IReadOnlyDictionary<string, int> GetHostToConnectionMap() =>
-        Volatile.Read(ref _disposed) != 0 ? new Dictionary<string, int>(StringComparer.Ordinal) : _opener.HostToConnectionMap();
+        IsDisposed ? new Dictionary<string, int>(StringComparer.Ordinal) : _opener.HostToConnectionMap();
 
     /// <summary>Reads <c>yb_servers()</c> now instead of waiting for the refresh interval.</summary>
     /// <exception cref="InvalidOperationException">Balancing is off.</exception>
     public Task<ClusterTopology> RefreshTopologyAsync(CancellationToken cancellationToken = default) =>
-        Volatile.Read(ref _disposed) != 0
+        IsDisposed
             ? Task.FromException<ClusterTopology>(new ObjectDisposedException(GetType().FullName))
             : _opener.RefreshTopologyAsync(cancellationToken);
 
@@ -142,7 +158,37 @@ public sealed class BrightDbDataSource : DbDataSource
     /// <summary>The servers of the current snapshot, for metrics.</summary>
     internal IEnumerable<ServerEndpoint> ActiveEndpoints() => _opener.ActiveEndpoints;
 
-    void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+    /// <summary>Whether this data source, or the one this view belongs to, was disposed.</summary>
+    bool IsDisposed => Volatile.Read(ref (_root ?? this)._disposed) != 0;
+
+    /// <summary>
+    /// A view of this data source that chooses servers by <paramref name="mode"/> instead (a read/write split from one
+    /// configuration): for example <c>WithLoadBalance(LoadBalanceMode.OnlyReadReplica)</c> for reads and
+    /// <c>WithLoadBalance(LoadBalanceMode.OnlyPrimary)</c> for writes. A view shares this data source's topology, counts,
+    /// pools, health and host map; topology keys apply as ever. Its connections are real <see cref="NpgsqlConnection"/>s,
+    /// counted like this data source's own. Disposing a view does nothing; disposing this data source ends its views. Events
+    /// are raised by this data source, not by its views. The same view is returned for the same mode.
+    /// </summary>
+    /// <param name="mode">How the view chooses servers by node type.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="mode"/> is <see cref="LoadBalanceMode.Disabled"/> or not a mode.</exception>
+    /// <exception cref="InvalidOperationException">Balancing is off on this data source.</exception>
+    public BrightDbDataSource WithLoadBalance(LoadBalanceMode mode)
+    {
+        ThrowIfDisposed();
+        if (mode == LoadBalanceMode.Disabled || !Enum.IsDefined(mode))
+            throw new ArgumentOutOfRangeException(nameof(mode), mode, "A view chooses servers: any, only-primary, only-rr, prefer-primary or prefer-rr.");
+        var root = _root ?? this;
+        if (root._opener is not BalancedOpener opener)
+            throw new InvalidOperationException("Load Balance Hosts is false: this data source does not choose servers, so it has no views.");
+        var views = Volatile.Read(ref root._views) ?? Interlocked.CompareExchange(ref root._views, new BrightDbDataSource?[Enum.GetValues<LoadBalanceMode>().Length], null) ?? root._views!;
+        var index = (int)mode;
+        if (Volatile.Read(ref views[index]) is { } made)
+            return made;
+        var view = new BrightDbDataSource(root, mode, opener);
+        return Interlocked.CompareExchange(ref views[index], view, null) ?? view;
+    }
+
+    void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(IsDisposed, this);
 
     /// <inheritdoc />
     protected override DbConnection CreateDbConnection() => CreateConnection();
@@ -165,7 +211,8 @@ public sealed class BrightDbDataSource : DbDataSource
     /// <inheritdoc />
     protected override async ValueTask DisposeAsyncCore()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        // A view owns nothing: the data source it belongs to ends it.
+        if (_root is not null || Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
         DataSourceRegistry.Remove(this);
         await _opener.DisposeAsync().ConfigureAwait(false);

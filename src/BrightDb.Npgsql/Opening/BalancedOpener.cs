@@ -90,11 +90,15 @@ sealed class BalancedOpener : IConnectionOpener
     public async Task<ClusterTopology> RefreshTopologyAsync(CancellationToken cancellationToken) =>
         (await _topology.RefreshAsync(cancellationToken).ConfigureAwait(false)).Topology;
 
-    public NpgsqlConnection CreateConnection()
+    public NpgsqlConnection CreateConnection() => CreateConnection(_settings.LoadBalance);
+
+    /// <summary><see cref="CreateConnection()"/> choosing by <paramref name="mode"/> (a view of the data source).</summary>
+    internal NpgsqlConnection CreateConnection(LoadBalanceMode mode)
     {
         // 1. The first call on a new data source waits for the discovery, so that even the first connection honours
         //    topology keys and node types.
-        var state = _topology.Current ?? _topology.GetStateAsync(async: false, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        var state = (_topology.Current ?? _topology.GetStateAsync(async: false, CancellationToken.None).AsTask().GetAwaiter().GetResult())
+            .ForMode(mode, _settings);
         // 2. With every server marked down, the connection still goes to a candidate: its open then fails with that
         //    server's own error, where the application expects errors, rather than here.
         var endpoint = Select(state, exclude: null, out _);
@@ -110,13 +114,17 @@ sealed class BalancedOpener : IConnectionOpener
         return connection;
     }
 
-    public async ValueTask<NpgsqlConnection> OpenAsync(bool async, CancellationToken cancellationToken)
+    public ValueTask<NpgsqlConnection> OpenAsync(bool async, CancellationToken cancellationToken) =>
+        OpenAsync(_settings.LoadBalance, async, cancellationToken);
+
+    /// <summary>The open choosing by <paramref name="mode"/>: the data source's own, or a view's.</summary>
+    internal async ValueTask<NpgsqlConnection> OpenAsync(LoadBalanceMode mode, bool async, CancellationToken cancellationToken)
     {
         // 1. The open's Timeout counts from here when it waits for a discovery.
         var budget = new OpenBudget(_settings, _time);
         if (_topology.OpensWait)
             budget.Start();
-        var state = await _topology.GetStateAsync(async, cancellationToken).ConfigureAwait(false);
+        var state = (await _topology.GetStateAsync(async, cancellationToken).ConfigureAwait(false)).ForMode(mode, _settings);
         OpenFailures? failures = null;
         try
         {
