@@ -74,6 +74,44 @@ public static class BrightDbServiceCollectionExtensions
         return services;
     }
 
+    /// <summary>
+    /// Registers, under <paramref name="viewKey"/>, a view of a registered <see cref="BrightDbDataSource"/> that chooses
+    /// servers by <paramref name="mode"/> (<see cref="BrightDbDataSource.WithLoadBalance"/>): keyed
+    /// <see cref="BrightDbDataSource"/> and <see cref="DbDataSource"/> (the view) and keyed <see cref="NpgsqlConnection"/>
+    /// and <see cref="DbConnection"/> created from it. For a read/write split from one configuration, register the data
+    /// source once and a view for reads and one for writes; they share its topology, counts and pools.
+    /// </summary>
+    /// <param name="services">The collection to add the services to.</param>
+    /// <param name="viewKey">The key of the view's services, e.g. <c>"reads"</c>.</param>
+    /// <param name="mode">How the view chooses servers, e.g. <see cref="LoadBalanceMode.OnlyReadReplica"/>.</param>
+    /// <param name="dataSourceKey">The key the data source was registered under, or <see langword="null"/> for the unkeyed one.</param>
+    /// <param name="connectionLifetime">The lifetime of the view's <see cref="NpgsqlConnection"/> and <see cref="DbConnection"/>; transient by default.</param>
+    /// <returns><paramref name="services"/>, to chain further calls.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="services"/> or <paramref name="viewKey"/> is <see langword="null"/>.</exception>
+    public static IServiceCollection AddBrightDbDataSourceView(
+        this IServiceCollection services,
+        object viewKey,
+        LoadBalanceMode mode,
+        object? dataSourceKey = null,
+        ServiceLifetime connectionLifetime = ServiceLifetime.Transient)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(viewKey);
+        // The view belongs to its data source, which the container disposes; disposing a view does nothing.
+        services.TryAdd(new ServiceDescriptor(
+            typeof(BrightDbDataSource), viewKey,
+            (sp, _) => (dataSourceKey is null ? sp.GetRequiredService<BrightDbDataSource>() : sp.GetRequiredKeyedService<BrightDbDataSource>(dataSourceKey))
+                .WithLoadBalance(mode),
+            ServiceLifetime.Singleton));
+        services.TryAdd(new ServiceDescriptor(
+            typeof(DbDataSource), viewKey, (sp, key) => sp.GetRequiredKeyedService<BrightDbDataSource>(key), ServiceLifetime.Singleton));
+        services.TryAdd(new ServiceDescriptor(
+            typeof(NpgsqlConnection), viewKey, (sp, key) => sp.GetRequiredKeyedService<BrightDbDataSource>(key).CreateConnection(), connectionLifetime));
+        services.TryAdd(new ServiceDescriptor(
+            typeof(DbConnection), viewKey, (sp, key) => sp.GetRequiredKeyedService<NpgsqlConnection>(key), connectionLifetime));
+        return services;
+    }
+
     static BrightDbDataSource Build(IServiceProvider services, string connectionString, Action<BrightDbDataSourceBuilder>? configure)
     {
         var builder = new BrightDbDataSourceBuilder(connectionString);

@@ -50,6 +50,43 @@ public sealed class DependencyInjectionTests(SeedClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Views_registered_by_key_share_the_data_source_and_choose_by_node_type()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddBrightDbDataSource(fixture.ConnectionString("di-views"), b => b.Name = "di-views");
+        services.AddBrightDbDataSourceView("writes", LoadBalanceMode.OnlyPrimary);
+        services.AddBrightDbDataSourceView("reads", LoadBalanceMode.OnlyReadReplica);
+
+        await using var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateScopes = true, ValidateOnBuild = true });
+        var dataSource = provider.GetRequiredService<BrightDbDataSource>();
+        var writes = provider.GetRequiredKeyedService<BrightDbDataSource>("writes");
+        Assert.Same(dataSource.WithLoadBalance(LoadBalanceMode.OnlyPrimary), writes);
+        Assert.Same(writes, provider.GetRequiredKeyedService<DbDataSource>("writes"));
+        Assert.Equal(LoadBalanceMode.OnlyPrimary, writes.LoadBalanceHosts);
+
+        await using (var scope = provider.CreateAsyncScope())
+        {
+            var connection = scope.ServiceProvider.GetRequiredKeyedService<NpgsqlConnection>("writes");
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand("select 1", connection);
+            Assert.Equal(1, await command.ExecuteScalarAsync());
+            // The view's connection counts in its data source's map.
+            Assert.Equal(1, dataSource.GetHostToConnectionMap()[connection.Host!]);
+            await connection.CloseAsync();
+        }
+
+        // The tutorial's cluster has no read replica: the read view says so (when its connection is created, as for the data source).
+        var error = await Assert.ThrowsAnyAsync<NpgsqlException>(async () =>
+        {
+            await using var scope = provider.CreateAsyncScope();
+            var reads = scope.ServiceProvider.GetRequiredKeyedService<DbConnection>("reads");
+            await reads.OpenAsync();
+        });
+        Assert.Contains("read", error.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
     public async Task Keyed_registrations_are_separate_data_sources()
     {
         var services = new ServiceCollection();
