@@ -36,9 +36,13 @@ static class ClusterCommands
             Description = "Serve TLS: a certificate authority of the cluster's own (status shows its file) and a certificate per node " +
                           "naming its address; user bigmath connects over TLS only (sslmode=verify-full sslrootcert=<ca.crt>).",
         };
+        var publicAddresses = new Option<bool>("--public_addresses")
+        {
+            Description = "Give each node a second, public address 127.2.<block>.i that its server listens on too and yb_servers() reports in public_ip.",
+        };
         var command = new Command("create", "Create and start a cluster, and its rpcz pages on port 8100.")
         {
-            rf, placementInfo, numNodes, port, addressBlock, pgBinDir, faultProxy, tls,
+            rf, placementInfo, numNodes, port, addressBlock, pgBinDir, faultProxy, tls, publicAddresses,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -75,6 +79,7 @@ static class ClusterCommands
                 FaultProxy = parse.GetValue(faultProxy),
                 ServeFaultProxy = false,
                 Tls = parse.GetValue(tls),
+                PublicAddresses = parse.GetValue(publicAddresses),
             }, ct);
             // The servers must outlive this process; rpcz (and the fault proxies) are served by a detached process of our own.
             cluster.Detach();

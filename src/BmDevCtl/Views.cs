@@ -35,6 +35,11 @@ static class Views
             ? $"rpcz: served by process {pid.ToString(CultureInfo.InvariantCulture)}."
             : "rpcz: not running.");
         console.WriteLine($"yb_servers(): {Behavior(cluster)}; lists {cluster.Nodes.Count(n => n.IsMember && n.State != NodeState.Removed)} node(s).");
+        if (cluster.Nodes.Where(n => n.State != NodeState.Removed && n.PublicHost is not null).ToList() is { Count: > 0 } withPublic)
+        {
+            console.WriteLine("Public addresses (public_ip): " + string.Join(", ", withPublic.Select(n => $"node {n.Index.ToString(CultureInfo.InvariantCulture)} {n.PublicHost}")) + ".");
+        }
+
         if (cluster.TlsRootCertificateFile is { } authority)
         {
             console.WriteLine($"TLS: user bigmath over TLS only; the cluster's CA certificate (sslrootcert, Root Certificate) is {authority}.");

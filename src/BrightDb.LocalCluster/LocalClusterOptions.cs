@@ -53,6 +53,11 @@ public sealed class LocalClusterOptions
     /// <summary>How long one server may take to start before the operation fails.</summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>Give each node a second, "public" loopback address (<c>127.2.&lt;block&gt;.i</c>, <see cref="LocalNode.PublicHost"/>)
+    /// that its server also listens on and that <c>yb_servers()</c> reports in <c>public_ip</c>, as a cluster reached from
+    /// outside its network would. Needs loopback aliases (not in single-address mode).</summary>
+    public bool PublicAddresses { get; init; }
+
     /// <summary>Serve TLS: the cluster makes a certificate authority of its own (<see cref="LocalCluster.TlsRootCertificateFile"/>)
     /// and a server certificate per node naming the node's addresses, and its servers accept user bigmath over TLS only.
     /// Nodes added later get their certificates too.</summary>

@@ -6,8 +6,9 @@ namespace BrightDb.LocalCluster;
 public sealed class LocalNode
 {
     internal LocalNode(int index, string host, int port, int rpczPort, Placement placement, NodeType type, string uuid, string directory,
-        string? serverHost = null, int? serverPort = null)
+        string? serverHost = null, int? serverPort = null, string? publicHost = null)
     {
+        PublicHost = publicHost;
         Index = index;
         Host = host;
         Port = port;
@@ -19,6 +20,10 @@ public sealed class LocalNode
         Uuid = uuid;
         Directory = directory;
     }
+
+    /// <summary>The node's public address (<see cref="LocalClusterOptions.PublicAddresses"/>), on <see cref="Port"/>, which
+    /// <c>yb_servers()</c> reports in <c>public_ip</c>; <see langword="null"/> when it has none.</summary>
+    public string? PublicHost { get; }
 
     /// <summary>The node's 1-based index; never reused after a removal.</summary>
     public int Index { get; }

@@ -25,6 +25,9 @@ sealed record AddressPlan(int Block, bool SingleAddress, int Port, int RpczPort)
     /// moved above every SQL and rpcz port range.</summary>
     public string ServerHost(int index) => LoopbackAliasesWork ? string.Concat("127.1.", Host(index).AsSpan("127.0.".Length)) : Host(index);
 
+    /// <summary>Node i's second, "public" address, on the same port: <c>127.2.&lt;block&gt;.i</c>; none without loopback aliases.</summary>
+    public string? PublicHost(int index) => LoopbackAliasesWork && !SingleAddress ? string.Concat("127.2.", Host(index).AsSpan("127.0.".Length)) : null;
+
     /// <summary>The port of <see cref="ServerHost"/>.</summary>
     public int ServerPort(int index) => LoopbackAliasesWork ? SqlPort(index) : SqlPort(index) + ServerPortOffset;
 

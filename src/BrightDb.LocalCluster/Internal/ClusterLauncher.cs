@@ -29,6 +29,11 @@ static class ClusterLauncher
                     AddressPlan.EnsureFree(plan.ServerHost(i), plan.ServerPort(i));
                 }
 
+                if (options.PublicAddresses && plan.PublicHost(i) is { } publicHost)
+                {
+                    AddressPlan.EnsureFree(publicHost, plan.SqlPort(i));
+                }
+
                 if (options.StartRpcz)
                 {
                     AddressPlan.EnsureFree(plan.Host(i), plan.HttpPort(i));
@@ -41,7 +46,7 @@ static class ClusterLauncher
             var template = await TemplateDataDirectory.EnsureAsync(pg, options.WithYbServers, cancellationToken).ConfigureAwait(false);
             var store = ClusterStore.Create(baseDirectory,
                 new ClusterSettings(Guid.NewGuid().ToString("N"), plan, options.Password, owns, options.WithYbServers, pg.BinDirectory,
-                    options.FaultProxy, options.Tls));
+                    options.FaultProxy, options.Tls, options.PublicAddresses && plan.PublicHost(1) is not null));
             if (options.Tls)
             {
                 ClusterCertificates.EnsureAuthority(baseDirectory);

@@ -40,6 +40,10 @@ sealed record ClusterStateRecord
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public bool FaultProxy { get; init; }
 
+    /// <summary>Whether the nodes have public addresses (absent in older files: none).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool PublicAddresses { get; init; }
+
     /// <summary>Whether the servers serve TLS (absent in older files: no TLS).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public bool Tls { get; init; }

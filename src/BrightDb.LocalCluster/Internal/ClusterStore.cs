@@ -79,12 +79,12 @@ sealed class ClusterStore(string baseDirectory, ClusterSettings settings, YbServ
         }
 
         var settings = new ClusterSettings(state.UniverseUuid, new AddressPlan(state.AddressBlock, state.SingleAddress, state.Port, state.RpczPort),
-            state.Password, state.OwnsBaseDirectory, state.WithYbServers, state.BinDirectory, state.FaultProxy, state.Tls);
+            state.Password, state.OwnsBaseDirectory, state.WithYbServers, state.BinDirectory, state.FaultProxy, state.Tls, state.PublicAddresses);
         var store = new ClusterStore(baseDirectory, settings, YbServersBehavior.FromWire(state.Behavior, state.BehaviorDelayMs), state.Override);
         foreach (var r in state.Nodes.OrderBy(n => n.Index))
         {
             store._nodes.Add(new LocalNode(r.Index, r.Host, r.Port, r.RpczPort, new Placement(r.Cloud, r.Region, r.Zone), r.Type, r.Uuid,
-                store.NodeDirectory(r.Index), r.ServerHost, r.ServerHost is null ? null : r.ServerPort)
+                store.NodeDirectory(r.Index), r.ServerHost, r.ServerHost is null ? null : r.ServerPort, r.PublicHost)
             {
                 State = r.State,
                 IsMember = r.IsMember,
@@ -134,7 +134,8 @@ sealed class ClusterStore(string baseDirectory, ClusterSettings settings, YbServ
         var plan = Settings.Plan;
         var proxied = Settings.FaultProxy;
         return new(index, plan.Host(index), plan.SqlPort(index), plan.HttpPort(index), spec.Placement, spec.Type, Guid.NewGuid().ToString("N"),
-            NodeDirectory(index), proxied ? plan.ServerHost(index) : null, proxied ? plan.ServerPort(index) : null)
+            NodeDirectory(index), proxied ? plan.ServerHost(index) : null, proxied ? plan.ServerPort(index) : null,
+            Settings.PublicAddresses ? plan.PublicHost(index) : null)
         {
             State = NodeState.Stopped,
         };
@@ -201,7 +202,7 @@ sealed class ClusterStore(string baseDirectory, ClusterSettings settings, YbServ
         var nodes = Nodes;
         var rows = _override ?? [.. nodes.Where(n => n.IsMember && n.State != NodeState.Removed).Select(n => new YbServersRow(
             n.Host, n.Port, 0, n.Type == NodeType.Primary ? "primary" : "read_replica", n.Placement.Cloud, n.Placement.Region,
-            n.Placement.Zone, n.Host, n.Uuid, Settings.UniverseUuid))];
+            n.Placement.Zone, n.PublicHost ?? n.Host, n.Uuid, Settings.UniverseUuid))];
         var delayMs = (long)Behavior.Delay.TotalMilliseconds;
         WriteAtomically(MembershipFile, JsonSerializer.SerializeToUtf8Bytes(new MembershipDocument(Behavior.WireName, delayMs, rows), MembershipJson));
         var state = new ClusterStateRecord
@@ -220,9 +221,10 @@ sealed class ClusterStore(string baseDirectory, ClusterSettings settings, YbServ
             Override = _override,
             FaultProxy = Settings.FaultProxy,
             Tls = Settings.Tls,
-            Nodes = [.. nodes.Select(n => n.BehindFaultProxy
+            PublicAddresses = Settings.PublicAddresses,
+            Nodes = [.. nodes.Select(n => (n.BehindFaultProxy
                 ? Record(n) with { ServerHost = n.ServerHost, ServerPort = n.ServerPort, Fault = n.Fault.WireText }
-                : Record(n))],
+                : Record(n)) with { PublicHost = n.PublicHost })],
         };
         WriteAtomically(Path.Combine(BaseDirectory, StateFileName), JsonSerializer.SerializeToUtf8Bytes(state, StateJson));
     }

@@ -17,4 +17,5 @@ sealed record NodeRecord(
     string Uuid,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] string? ServerHost = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int ServerPort = 0,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] string? Fault = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] string? Fault = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] string? PublicHost = null);

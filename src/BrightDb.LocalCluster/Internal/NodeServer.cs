@@ -21,7 +21,7 @@ static class NodeServer
 
         var config = Path.Combine(node.DataDirectory, ServerSetup.NodeConfigName);
         await File.WriteAllTextAsync(config, $"""
-            listen_addresses = '{node.ServerHost}'
+            listen_addresses = '{node.ServerHost}{(node.PublicHost is null ? "" : "," + node.PublicHost)}'
             port = {node.ServerPort.ToString(CultureInfo.InvariantCulture)}
             unix_socket_directories = ''
             cluster_name = 'bigmath-node-{node.Index.ToString(CultureInfo.InvariantCulture)}'

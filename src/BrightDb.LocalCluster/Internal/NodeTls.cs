@@ -21,6 +21,11 @@ static class NodeTls
             names.Add(node.ServerHost);
         }
 
+        if (node.PublicHost is not null)
+        {
+            names.Add(node.PublicHost);
+        }
+
         var (certificate, key) = ClusterCertificates.IssueServer(baseDirectory, node.Directory, names, wrongCertificate);
         var hba = Path.Combine(node.Directory, HbaFileName);
         File.WriteAllText(hba, $"""

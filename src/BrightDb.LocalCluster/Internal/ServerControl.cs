@@ -36,6 +36,11 @@ sealed class ServerControl(
             AddressPlan.EnsureFree(node.ServerHost, node.ServerPort);
         }
 
+        if (node.PublicHost is not null)
+        {
+            AddressPlan.EnsureFree(node.PublicHost, node.Port);
+        }
+
         var pg = await InstallationAsync(ct).ConfigureAwait(false);
         var template = await TemplateDataDirectory.EnsureAsync(pg, store.Settings.WithYbServers, ct).ConfigureAwait(false);
         try
