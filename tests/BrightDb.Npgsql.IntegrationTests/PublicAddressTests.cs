@@ -8,7 +8,7 @@ namespace BrightDb.Npgsql.IntegrationTests;
 /// <summary>
 /// Nodes with a private address (<c>host</c>) and a public one (<c>public_ip</c>), the server listening on both: an application
 /// that reaches the cluster through a public address connects to every server's public address, one that reaches it
-/// through a private address to the private ones.
+/// through a private address to the private ones; <c>Server Addresses</c> forces either.
 /// </summary>
 public sealed class PublicAddressTests(ITestOutputHelper output) : IAsyncLifetime
 {
@@ -24,17 +24,19 @@ public sealed class PublicAddressTests(ITestOutputHelper output) : IAsyncLifetim
     public async Task DisposeAsync() => await _cluster.DisposeAsync();
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task Connections_go_to_the_addresses_of_the_kind_the_application_was_given(bool throughPublic)
+    [InlineData(true, null, true)]
+    [InlineData(false, null, false)]
+    [InlineData(false, "public", true)]
+    [InlineData(true, "private", false)]
+    public async Task Connections_go_to_the_addresses_of_the_kind_the_application_was_given_or_asked_for(bool contactPublic, string? choice, bool throughPublic)
     {
-        var app = throughPublic ? "addr-public" : "addr-private";
+        var app = $"addr-{(contactPublic ? "public" : "private")}-{choice ?? "auto"}";
         var n1 = _cluster.Node(1);
         Assert.NotNull(n1.PublicHost);
-        var contact = throughPublic ? n1.PublicHost! : n1.Host;
+        var contact = contactPublic ? n1.PublicHost! : n1.Host;
         await using var ds = Counts.Create(
             $"Host={contact};Port={n1.Port};Database=bigmath;Username=bigmath;Password={_cluster.Password};Load Balance Hosts=true;" +
-            $"Application Name={app};{Counts.NoHedging}");
+            $"Application Name={app};{Counts.NoHedging}{(choice is null ? "" : $";Server Addresses={choice}")}");
         var held = new List<NpgsqlConnection>();
         try
         {
@@ -51,7 +53,7 @@ public sealed class PublicAddressTests(ITestOutputHelper output) : IAsyncLifetim
 
             var expected = _cluster.Nodes.Select(n => throughPublic ? n.PublicHost! : n.Host).ToHashSet();
             var map = ds.GetHostToConnectionMap();
-            output.WriteLine($"through {(throughPublic ? "public" : "private")} {contact}: server addresses {string.Join(", ", serverAddresses.GroupBy(a => a).Select(g => $"{g.Key} x{g.Count()}"))}; map {string.Join(", ", map.Select(kv => $"{kv.Key}={kv.Value}"))}");
+            output.WriteLine($"contact {contact}, Server Addresses={choice ?? "auto"}, expected the {(throughPublic ? "public" : "private")} addresses: server addresses {string.Join(", ", serverAddresses.GroupBy(a => a).Select(g => $"{g.Key} x{g.Count()}"))}; map {string.Join(", ", map.Select(kv => $"{kv.Key}={kv.Value}"))}");
             var verdict = new Verdict();
             verdict.Check(serverAddresses.All(expected.Contains), $"a connection reached an address of the other kind: {string.Join(", ", serverAddresses.Where(a => !expected.Contains(a)).Distinct())}");
             verdict.Check(serverAddresses.GroupBy(a => a).All(g => g.Count() == 10) && serverAddresses.Distinct().Count() == 3, "not 10 on each server");

@@ -1,3 +1,4 @@
+using BrightDb.Npgsql.ConnectionStrings;
 using BrightDb.Npgsql.Topology;
 using CsCheck;
 
@@ -178,5 +179,20 @@ public class YbServersParserTests
             });
             Assert.Equal(result.Servers.Count, result.Servers.Select(s => (s.ConnectHost.ToLowerInvariant(), s.Port)).Distinct().Count());
         }, iter: 500, threads: 1);
+    }
+
+    [Theory]
+    [InlineData("54.0.0.1", "auto", "54.0.0.1,54.0.0.2,10.0.0.3")]
+    [InlineData("10.0.0.1", "auto", "10.0.0.1,10.0.0.2,10.0.0.3")]
+    [InlineData("10.0.0.1", "public", "54.0.0.1,54.0.0.2,10.0.0.3")]
+    [InlineData("54.0.0.1", "private", "10.0.0.1,10.0.0.2,10.0.0.3")]
+    [InlineData("lb.example", "public", "54.0.0.1,54.0.0.2,10.0.0.3")]
+    public void Server_Addresses_forces_the_public_or_the_private_address(string given, string choice, string expected)
+    {
+        var result = YbServersParser.Parse(
+            [Row(host: "10.0.0.1", publicIp: "54.0.0.1"), Row(host: "10.0.0.2", publicIp: "54.0.0.2"), Row(host: "10.0.0.3")],
+            new HashSet<string> { given }, DriverValues.ParseServerAddresses(choice, Keywords.ServerAddresses));
+        // A server without a public address is reached at its host whatever the choice.
+        Assert.Equal(expected, string.Join(",", result.Servers.Select(s => s.ConnectHost)));
     }
 }

@@ -171,6 +171,17 @@ public sealed class BrightDbConnectionStringBuilder : DbConnectionStringBuilder
         set => this[Keywords.MaxConnectingPerServer] = value;
     }
 
+    /// <summary>
+    /// <c>Server Addresses</c>: which address of each discovered server to connect to: <c>auto</c> (its <c>public_ip</c> when
+    /// an address the application was given is one of the servers' public addresses, its <c>host</c> otherwise),
+    /// <c>public</c> or <c>private</c> (<c>host</c>). Default auto.
+    /// </summary>
+    public string ServerAddresses
+    {
+        get => Get(Keywords.ServerAddresses) is { } v ? DriverValues.Format(DriverValues.ParseServerAddresses(v, Keywords.ServerAddresses)) : "auto";
+        set => this[Keywords.ServerAddresses] = value;
+    }
+
     /// <summary>Npgsql's <c>Pooling</c>: whether each server's connections are pooled. Default true.</summary>
     public bool Pooling { get => Get("Pooling") is not { } v || bool.Parse(v); set => this["Pooling"] = value; }
 

@@ -21,6 +21,7 @@ sealed class BrightDbSettings
     internal bool FallbackToTopologyKeysOnly { get; private init; }
     internal TimeSpan HedgedOpenDelay { get; private init; }
     internal int MaxConnectingPerServer { get; private init; }
+    internal ServerAddressChoice ServerAddresses { get; private init; }
     internal IReadOnlyList<HostAndPort> ListedHosts { get; }
 
     /// <summary>The pools' idle lifetime with balancing on, unless set: an idle connection is closed after 15 s (Npgsql: 300 s).</summary>
@@ -188,6 +189,7 @@ sealed class BrightDbSettings
             FallbackToTopologyKeysOnly = source.FallbackToTopologyKeysOnly,
             HedgedOpenDelay = TimeSpan.FromMilliseconds(source.HedgedOpenDelay),
             MaxConnectingPerServer = source.MaxConnectingPerServer,
+            ServerAddresses = DriverValues.ParseServerAddresses(source.ServerAddresses, Keywords.ServerAddresses),
         };
     }
 }

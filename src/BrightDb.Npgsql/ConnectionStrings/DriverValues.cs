@@ -40,8 +40,28 @@ static class DriverValues
             case Keywords.MaxConnectingPerServer:
                 ParseCount(value, canonical, 1, MaxMaxConnectingPerServer);
                 break;
+            case Keywords.ServerAddresses:
+                ParseServerAddresses(value, canonical);
+                break;
         }
     }
+
+    /// <summary><c>Server Addresses</c>: <c>auto</c>, <c>public</c> or <c>private</c>.</summary>
+    internal static ServerAddressChoice ParseServerAddresses(string value, string keyword) => Keywords.Normalize(value) switch
+    {
+        "auto" => ServerAddressChoice.Auto,
+        "public" => ServerAddressChoice.Public,
+        "private" => ServerAddressChoice.Private,
+        _ => throw new ArgumentException(
+            $"Invalid value '{value}' for connection keyword '{keyword}'. Expected one of: auto, public, private.", nameof(value)),
+    };
+
+    internal static string Format(ServerAddressChoice choice) => choice switch
+    {
+        ServerAddressChoice.Public => "public",
+        ServerAddressChoice.Private => "private",
+        _ => "auto",
+    };
 
     internal static LoadBalanceMode ParseLoadBalance(string value, string keyword)
     {

@@ -16,6 +16,7 @@ static class Keywords
     internal const string FallbackToTopologyKeysOnly = "Fallback To Topology Keys Only";
     internal const string HedgedOpenDelay = "Hedged Open Delay";
     internal const string MaxConnectingPerServer = "Max Connecting Per Server";
+    internal const string ServerAddresses = "Server Addresses";
 
     /// <summary>Our keywords, by normalized alias.</summary>
     internal static readonly FrozenDictionary<string, string> Driver = new Dictionary<string, string>
@@ -31,11 +32,12 @@ static class Keywords
         ["hedgedopendelayms"] = HedgedOpenDelay,
         ["maxconnectingperserver"] = MaxConnectingPerServer,
         ["maxconnecting"] = MaxConnectingPerServer,
+        ["serveraddresses"] = ServerAddresses,
     }.ToFrozenDictionary();
 
     /// <summary>The canonical names of our keywords, in documentation order.</summary>
     internal static readonly IReadOnlyList<string> DriverCanonical =
-        [LoadBalanceHosts, TopologyKeys, YBServersRefreshInterval, FailedHostReconnectDelaySecs, FallbackToTopologyKeysOnly, HedgedOpenDelay, MaxConnectingPerServer];
+        [LoadBalanceHosts, TopologyKeys, YBServersRefreshInterval, FailedHostReconnectDelaySecs, FallbackToTopologyKeysOnly, HedgedOpenDelay, MaxConnectingPerServer, ServerAddresses];
 
     /// <summary>
     /// libpq (psycopg2) names whose Npgsql name differs by more than case, spaces, '_' and '-'.

@@ -67,7 +67,7 @@ sealed class ClusterDiscovery(
                 }
 
                 given ??= await YbServersParser.GivenAddressesAsync(settings.ListedHosts, cancellationToken).ConfigureAwait(false);
-                var parsed = YbServersParser.Parse(rows, given);
+                var parsed = YbServersParser.Parse(rows, given, settings.ServerAddresses);
                 if (parsed.Problems.Count > 0)
                     Log.BadRows(log, endpoint.ToString(), parsed.Problems.Count, string.Join("; ", parsed.Problems.Take(10)));
                 if (parsed.Servers.Count == 0)

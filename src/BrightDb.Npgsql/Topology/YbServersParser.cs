@@ -23,10 +23,16 @@ static class YbServersParser
     /// The addresses the application was given (listed host names and what they resolve to): when one of them is a
     /// server's <c>public_ip</c>, the application reaches the cluster from outside and connects to public addresses.
     /// </param>
-    internal static Result Parse(IReadOnlyList<YbServersRow> rows, IReadOnlySet<string> givenAddresses)
+    /// <param name="choice">Which address to connect to; <see cref="ServerAddressChoice.Auto"/> decides by <paramref name="givenAddresses"/>.</param>
+    internal static Result Parse(IReadOnlyList<YbServersRow> rows, IReadOnlySet<string> givenAddresses, ServerAddressChoice choice = ServerAddressChoice.Auto)
     {
         var problems = new List<string>();
-        var usePublic = rows.Any(r => !string.IsNullOrWhiteSpace(r.PublicIp) && givenAddresses.Contains(r.PublicIp.Trim()));
+        var usePublic = choice switch
+        {
+            ServerAddressChoice.Public => true,
+            ServerAddressChoice.Private => false,
+            _ => rows.Any(r => !string.IsNullOrWhiteSpace(r.PublicIp) && givenAddresses.Contains(r.PublicIp.Trim())),
+        };
 
         var servers = new List<ServerInfo>(Math.Min(rows.Count, MaxRows));
         var seen = new HashSet<(string, int)>();
