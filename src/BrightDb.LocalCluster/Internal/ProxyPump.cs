@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net.Sockets;
 using System.Threading.Channels;
 
@@ -31,7 +32,7 @@ sealed class ProxyPump(NodeProxy proxy, ProxyConnection connection, Socket from,
                     break;
                 }
 
-                var due = Environment.TickCount64 + (long)proxy.Fault.DelayFor(down).TotalMilliseconds;
+                var due = Stopwatch.GetTimestamp() + (long)(proxy.Fault.DelayFor(down).TotalSeconds * Stopwatch.Frequency);
                 await _chunks.Writer.WriteAsync(new Chunk(buffer, read, due), ct).ConfigureAwait(false);
             }
 
@@ -50,10 +51,13 @@ sealed class ProxyPump(NodeProxy proxy, ProxyConnection connection, Socket from,
         {
             await foreach (var chunk in _chunks.Reader.ReadAllAsync(ct).ConfigureAwait(false))
             {
-                var wait = chunk.Due - Environment.TickCount64;
-                if (wait > 0)
+                // Timers run on a coarse clock and may fire a few milliseconds early: wait again until the due time has passed
+                // on the high-resolution clock, so a latency fault never delivers anything before its delay.
+                for (var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), chunk.Due);
+                     wait > TimeSpan.Zero;
+                     wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), chunk.Due))
                 {
-                    await Task.Delay(TimeSpan.FromMilliseconds(wait), ct).ConfigureAwait(false);
+                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Ceiling(wait.TotalMilliseconds)), ct).ConfigureAwait(false);
                 }
 
                 if (down)
@@ -117,5 +121,8 @@ sealed class ProxyPump(NodeProxy proxy, ProxyConnection connection, Socket from,
     static bool IsEnd(Exception ex) =>
         ex is SocketException or IOException or ObjectDisposedException or OperationCanceledException or ChannelClosedException;
 
+    /// <param name="Buffer">The bytes read.</param>
+    /// <param name="Length">How many of them hold data.</param>
+    /// <param name="Due">When the chunk may be delivered, a <see cref="Stopwatch"/> timestamp.</param>
     readonly record struct Chunk(byte[] Buffer, int Length, long Due);
 }
