@@ -10,6 +10,7 @@ namespace BrightDb.Npgsql.IntegrationTests;
 /// <c>yb_servers()</c> failing, slow or missing: a failed refresh keeps the last good topology (opens keep working and
 /// balancing) and a later one picks up changes; without the function the listed hosts are used, with one warning.
 /// </summary>
+[Collection(nameof(Support.TimedCollection))]
 public sealed class DiscoveryFailureTests(ITestOutputHelper output) : IAsyncLifetime
 {
     LocalCluster.LocalCluster _cluster = null!;

@@ -557,6 +557,7 @@ public sealed class EveryPathFirstConnectionTests(ThreeZonesClusterFixture fixtu
 }
 
 /// <summary>A node joins: with a refresh interval, the driver learns of it without any open, and the next opens fill it.</summary>
+[Collection(nameof(Support.TimedCollection))]
 public sealed class EveryPathNodeJoinsTests : IAsyncLifetime
 {
     Cluster _cluster = null!;

@@ -5,6 +5,7 @@ using Npgsql;
 namespace BrightDb.Npgsql.IntegrationTests;
 
 /// <summary>Crashed, hung and returning servers: opens go elsewhere at once, one probe per recovery, nothing leaks.</summary>
+[Collection(nameof(Support.TimedCollection))]
 public sealed class FailoverTests : IAsyncLifetime
 {
     LocalCluster.LocalCluster _cluster = null!;

@@ -12,6 +12,7 @@ namespace BrightDb.Npgsql.IntegrationTests;
 /// not failure, a server that accepts and never answers is hedged, a connection reset in the middle of a result fails that
 /// connection only, and a server that refuses new connections is failed over at once.
 /// </summary>
+[Collection(nameof(Support.TimedCollection))]
 public sealed class NetworkFaultTests(ITestOutputHelper output) : IAsyncLifetime
 {
     Cluster _cluster = null!;

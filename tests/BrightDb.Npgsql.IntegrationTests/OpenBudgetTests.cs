@@ -11,6 +11,7 @@ namespace BrightDb.Npgsql.IntegrationTests;
 /// One time budget per open: whatever number of servers an open tries, waits for or hedges, it ends within <c>Timeout</c>
 /// (plus a small margin for the machine), and when it fails its error names each server it tried.
 /// </summary>
+[Collection(nameof(Support.TimedCollection))]
 public sealed class OpenBudgetTests(ThreeZonesClusterFixture fixture, ITestOutputHelper output) : IClassFixture<ThreeZonesClusterFixture>
 {
     /// <summary>The margin over <c>Timeout</c> an open may take: timers firing and the machine being busy, not another attempt.</summary>

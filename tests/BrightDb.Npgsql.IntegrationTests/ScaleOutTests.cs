@@ -13,6 +13,7 @@ namespace BrightDb.Npgsql.IntegrationTests;
 /// out within 30 s: the idle connections left on the old servers are closed after the pools' idle lifetime (15 s with
 /// balancing on).
 /// </summary>
+[Collection(nameof(Support.TimedCollection))]
 public sealed class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
 {
     const int Workers = 60;

@@ -8,6 +8,7 @@ namespace BrightDb.Npgsql.IntegrationTests;
 /// Topology keys through a zone outage: with <c>2a:1,2b:2,2c:3</c>, opens follow the most preferred zone that is up,
 /// and return to 2a once it is back.
 /// </summary>
+[Collection(nameof(Support.TimedCollection))]
 public sealed class ZoneOutageTests(ITestOutputHelper output) : IAsyncLifetime
 {
     const string Keys = "aws.us-west.us-west-2a:1,aws.us-west.us-west-2b:2,aws.us-west.us-west-2c:3";
