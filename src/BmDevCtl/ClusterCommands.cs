@@ -40,9 +40,13 @@ static class ClusterCommands
         {
             Description = "Give each node a second, public address 127.2.<block>.i that its server listens on too and yb_servers() reports in public_ip.",
         };
+        var reportConnections = new Option<bool>("--report_connections")
+        {
+            Description = "Make yb_servers() report each node's true number of client connections in num_connections (0 otherwise, as YugabyteDB).",
+        };
         var command = new Command("create", "Create and start a cluster, and its rpcz pages on port 8100.")
         {
-            rf, placementInfo, numNodes, port, addressBlock, pgBinDir, faultProxy, tls, publicAddresses,
+            rf, placementInfo, numNodes, port, addressBlock, pgBinDir, faultProxy, tls, publicAddresses, reportConnections,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -80,6 +84,7 @@ static class ClusterCommands
                 ServeFaultProxy = false,
                 Tls = parse.GetValue(tls),
                 PublicAddresses = parse.GetValue(publicAddresses),
+                ReportConnections = parse.GetValue(reportConnections),
             }, ct);
             // The servers must outlive this process; rpcz (and the fault proxies) are served by a detached process of our own.
             cluster.Detach();

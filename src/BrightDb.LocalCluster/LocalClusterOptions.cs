@@ -58,6 +58,12 @@ public sealed class LocalClusterOptions
     /// outside its network would. Needs loopback aliases (not in single-address mode).</summary>
     public bool PublicAddresses { get; init; }
 
+    /// <summary>Make <c>yb_servers()</c> report in <c>num_connections</c> the true number of client connections on each node,
+    /// counted when it is called (each other node is asked over a connection of the cluster's own; the cluster's own superuser is never counted). Off,
+    /// every row reports 0, as YugabyteDB does today. Each call then costs one connection to every other node; a node that
+    /// cannot be asked within 2 s reports NULL (unknown).</summary>
+    public bool ReportConnections { get; init; }
+
     /// <summary>Serve TLS: the cluster makes a certificate authority of its own (<see cref="LocalCluster.TlsRootCertificateFile"/>)
     /// and a server certificate per node naming the node's addresses, and its servers accept user bigmath over TLS only.
     /// Nodes added later get their certificates too.</summary>

@@ -448,7 +448,7 @@ public sealed class EveryPathFirstConnectionTests(ThreeZonesClusterFixture fixtu
     [InlineData(true)]
     public async Task First_connection_of_each_of_ten_processes_is_chosen_like_every_other(bool pooling)
     {
-        var worker = BenchmarkWorker();
+        var worker = BalanceWorkers.Assembly();
         var good = 0;
         var spreads = new List<string>();
         var prefix = $"every-proc-{EveryPath.Mode(pooling)}-";
@@ -456,16 +456,16 @@ public sealed class EveryPathFirstConnectionTests(ThreeZonesClusterFixture fixtu
         try
         {
             for (var i = 0; i < DataSourcesPerTrial; i++)
-                processes.Add(StartWorker(worker, EveryPath.ConnectionString(Cluster, prefix + "{trial}", pooling), Trials));
+                processes.Add(BalanceWorkers.Start(worker, EveryPath.ConnectionString(Cluster, prefix + "{trial}", pooling), Trials));
             for (var trial = 1; trial <= Trials; trial++)
             {
                 // Every process has its new data source ready; then all open at once.
                 foreach (var process in processes)
-                    await ExpectAsync(process, "ready", trial);
+                    await BalanceWorkers.ExpectAsync(process, "ready", trial);
                 foreach (var process in processes)
                     await process.StandardInput.WriteLineAsync("go");
                 foreach (var process in processes)
-                    await ExpectAsync(process, "open", trial);
+                    await BalanceWorkers.ExpectAsync(process, "open", trial);
 
                 var servers = await EveryPath.ServersWithTotalEventuallyAsync(Cluster, prefix + trial, DataSourcesPerTrial);
                 var counts = servers.Split('/').Select(c => int.Parse(c, CultureInfo.InvariantCulture)).ToList();
@@ -497,62 +497,6 @@ public sealed class EveryPathFirstConnectionTests(ThreeZonesClusterFixture fixtu
         Assert.True(good >= GoodTrialsRequired,
             $"{good} of {Trials} trials with no node above twice the mean, {GoodTrialsRequired} required; servers' counts per trial: "
             + string.Join(", ", spreads.GroupBy(s => s).OrderByDescending(g => g.Count()).Select(g => $"{g.Key} x{g.Count()}")));
-    }
-
-    /// <summary>The benchmark assembly built in the same configuration as this one (the solution build builds it).</summary>
-    static string BenchmarkWorker()
-    {
-        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        var root = output;
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "BrightDb.slnx")))
-            root = root.Parent;
-        Assert.True(root is not null, $"no BrightDb.slnx above {output.FullName}");
-        var path = Path.Combine(root.FullName, "bench", "BrightDb.Benchmarks", "bin", output.Parent!.Name, output.Name, "BrightDb.Benchmarks.dll");
-        Assert.True(File.Exists(path), $"{path} not found: build the solution (bench/BrightDb.Benchmarks) first");
-        return path;
-    }
-
-    static Process StartWorker(string assembly, string connectionString, int trials)
-    {
-        var info = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet")
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.ArgumentList.Add(assembly);
-        info.ArgumentList.Add("balance-worker");
-        info.ArgumentList.Add("--connection-string");
-        info.ArgumentList.Add(connectionString);
-        info.ArgumentList.Add("--count");
-        info.ArgumentList.Add("1");
-        info.ArgumentList.Add("--trials");
-        info.ArgumentList.Add(trials.ToString(CultureInfo.InvariantCulture));
-        return Process.Start(info) ?? throw new InvalidOperationException("could not start a worker");
-    }
-
-    static async Task ExpectAsync(Process worker, string expected, int trial)
-    {
-        var line = await worker.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        if (line == expected)
-            return;
-        // The output ended: the worker exited (it writes why on its standard error).
-        var exited = false;
-        if (line is null)
-        {
-            try
-            {
-                await worker.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
-                exited = true;
-            }
-            catch (TimeoutException)
-            {
-            }
-        }
-
-        Assert.Fail($"trial {trial}: a worker said {(line is null ? "nothing (its output ended)" : $"'{line}'")} instead of '{expected}'"
-                    + (exited ? $"; it exited with {worker.ExitCode}: {await worker.StandardError.ReadToEndAsync()}" : ""));
     }
 }
 

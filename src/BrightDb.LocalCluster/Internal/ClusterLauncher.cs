@@ -46,7 +46,8 @@ static class ClusterLauncher
             var template = await TemplateDataDirectory.EnsureAsync(pg, options.WithYbServers, cancellationToken).ConfigureAwait(false);
             var store = ClusterStore.Create(baseDirectory,
                 new ClusterSettings(Guid.NewGuid().ToString("N"), plan, options.Password, owns, options.WithYbServers, pg.BinDirectory,
-                    options.FaultProxy, options.Tls, options.PublicAddresses && plan.PublicHost(1) is not null));
+                    options.FaultProxy, options.Tls, options.PublicAddresses && plan.PublicHost(1) is not null,
+                    options.ReportConnections));
             if (options.Tls)
             {
                 ClusterCertificates.EnsureAuthority(baseDirectory);

@@ -40,6 +40,10 @@ sealed record ClusterStateRecord
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public bool FaultProxy { get; init; }
 
+    /// <summary>Whether yb_servers() reports each node's client connections (absent in older files: no).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool ReportConnections { get; init; }
+
     /// <summary>Whether the nodes have public addresses (absent in older files: none).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public bool PublicAddresses { get; init; }

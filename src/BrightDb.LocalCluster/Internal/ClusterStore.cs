@@ -79,7 +79,8 @@ sealed class ClusterStore(string baseDirectory, ClusterSettings settings, YbServ
         }
 
         var settings = new ClusterSettings(state.UniverseUuid, new AddressPlan(state.AddressBlock, state.SingleAddress, state.Port, state.RpczPort),
-            state.Password, state.OwnsBaseDirectory, state.WithYbServers, state.BinDirectory, state.FaultProxy, state.Tls, state.PublicAddresses);
+            state.Password, state.OwnsBaseDirectory, state.WithYbServers, state.BinDirectory, state.FaultProxy, state.Tls, state.PublicAddresses,
+            state.ReportConnections);
         var store = new ClusterStore(baseDirectory, settings, YbServersBehavior.FromWire(state.Behavior, state.BehaviorDelayMs), state.Override);
         foreach (var r in state.Nodes.OrderBy(n => n.Index))
         {
@@ -204,7 +205,12 @@ sealed class ClusterStore(string baseDirectory, ClusterSettings settings, YbServ
             n.Host, n.Port, 0, n.Type == NodeType.Primary ? "primary" : "read_replica", n.Placement.Cloud, n.Placement.Region,
             n.Placement.Zone, n.PublicHost ?? n.Host, n.Uuid, Settings.UniverseUuid))];
         var delayMs = (long)Behavior.Delay.TotalMilliseconds;
-        WriteAtomically(MembershipFile, JsonSerializer.SerializeToUtf8Bytes(new MembershipDocument(Behavior.WireName, delayMs, rows), MembershipJson));
+        // Where each member's server is counted: its own address, past any fault proxy (a fault on the clients' path must not
+        // stall every yb_servers() call). Rows set by a test stand as they are.
+        IReadOnlyList<CountTarget>? counted = Settings.ReportConnections && _override is null
+            ? [.. nodes.Where(n => n.IsMember && n.State != NodeState.Removed).Select(n => new CountTarget(n.Uuid, n.ServerHost, n.ServerPort))]
+            : null;
+        WriteAtomically(MembershipFile, JsonSerializer.SerializeToUtf8Bytes(new MembershipDocument(Behavior.WireName, delayMs, rows, counted), MembershipJson));
         var state = new ClusterStateRecord
         {
             UniverseUuid = Settings.UniverseUuid,
@@ -222,6 +228,7 @@ sealed class ClusterStore(string baseDirectory, ClusterSettings settings, YbServ
             FaultProxy = Settings.FaultProxy,
             Tls = Settings.Tls,
             PublicAddresses = Settings.PublicAddresses,
+            ReportConnections = Settings.ReportConnections,
             Nodes = [.. nodes.Select(n => (n.BehindFaultProxy
                 ? Record(n) with { ServerHost = n.ServerHost, ServerPort = n.ServerPort, Fault = n.Fault.WireText }
                 : Record(n)) with { PublicHost = n.PublicHost })],

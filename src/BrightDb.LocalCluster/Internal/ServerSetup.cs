@@ -54,12 +54,32 @@ static class ServerSetup
         host    all       all   127.0.0.0/8    scram-sha-256
         """;
 
+    /// <summary>The schema of the extensions the cluster uses itself (dblink); no other user may use it.</summary>
+    public const string InternalSchema = "bm_cluster";
+
+    /// <summary>Installs dblink where only the cluster's own functions use it, when this PostgreSQL ships it (contrib).</summary>
+    public const string InternalExtensions = $"""
+        DO $do$
+        BEGIN
+          CREATE SCHEMA {InternalSchema};
+          REVOKE ALL ON SCHEMA {InternalSchema} FROM PUBLIC;
+          IF EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = 'dblink') THEN
+            CREATE EXTENSION dblink SCHEMA {InternalSchema};
+          END IF;
+        END
+        $do$;
+        """;
+
     /// <summary>
     /// yb_servers(): reads the cluster's membership file through a link in the data directory, so one atomic file rename
-    /// updates every node of a cluster at once. SECURITY DEFINER because pg_read_file needs a superuser; search_path is
-    /// pinned so a caller cannot substitute functions.
+    /// updates every node of a cluster at once. When the file lists count targets, <c>num_connections</c> is each node's
+    /// count of client backends at the call (this node's from pg_stat_activity, the others' over dblink), leaving out the
+    /// cluster's own superuser (the tool, and the counting itself) and drivers' own connections: those in the middle of a
+    /// yb_servers() call (the asking one included) and those the BrightDB driver names "(BrightDB control)". Asking is not
+    /// load, and many processes starting at once would otherwise all be counted on the server they ask; a node that cannot be asked within 2 s reports NULL (unknown). SECURITY DEFINER because
+    /// pg_read_file and dblink need a superuser; search_path is pinned so a caller cannot substitute functions.
     /// </summary>
-    public const string YbServersFunction = """
+    public const string YbServersFunction = $$"""
         CREATE FUNCTION public.yb_servers()
         RETURNS TABLE(host text, port bigint, num_connections bigint, node_type text, cloud text, region text, zone text,
                       public_ip text, uuid text, universe_uuid text)
@@ -69,6 +89,13 @@ static class ServerSetup
         #variable_conflict use_column
         DECLARE
           doc jsonb := pg_catalog.pg_read_file('brightdb_membership')::jsonb;
+          counted jsonb := '{}'::jsonb;
+          target record;
+          n bigint;
+          count_sql constant text := 'SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = ''client backend'' '
+            || 'AND usename IS DISTINCT FROM ''{{AdminUser}}'' '
+            || 'AND application_name NOT LIKE ''%(BrightDB control)'' '
+            || 'AND NOT (state = ''active'' AND query ILIKE ''%yb_servers()%'')';
         BEGIN
           CASE doc->>'behavior'
             WHEN 'fail' THEN
@@ -81,8 +108,27 @@ static class ServerSetup
             ELSE
               NULL;
           END CASE;
+          IF pg_catalog.jsonb_typeof(doc->'count_targets') = 'array' THEN
+            FOR target IN SELECT * FROM pg_catalog.jsonb_to_recordset(doc->'count_targets') AS t(uuid text, host text, port integer) LOOP
+              BEGIN
+                IF pg_catalog.host(pg_catalog.inet_server_addr()) = target.host AND pg_catalog.inet_server_port() = target.port THEN
+                  EXECUTE count_sql INTO n;
+                ELSE
+                  SELECT c INTO n FROM {{InternalSchema}}.dblink(
+                    pg_catalog.format('host=%s port=%s dbname=postgres user={{AdminUser}} password={{AdminPassword}} application_name={{ToolApplicationName}} connect_timeout=2',
+                      target.host, target.port),
+                    count_sql) AS r(c bigint);
+                END IF;
+              EXCEPTION WHEN OTHERS THEN
+                n := NULL;
+              END;
+              counted := counted || pg_catalog.jsonb_build_object(target.uuid, n);
+              -- A node that could not be asked is reported as NULL: unknown, not empty.
+            END LOOP;
+          END IF;
           RETURN QUERY
-            SELECT r.host, r.port, r.num_connections, r.node_type, r.cloud, r.region, r.zone, r.public_ip, r.uuid, r.universe_uuid
+            SELECT r.host, r.port, CASE WHEN counted ? r.uuid THEN (counted->>r.uuid)::bigint ELSE r.num_connections END, r.node_type, r.cloud, r.region, r.zone,
+              r.public_ip, r.uuid, r.universe_uuid
             FROM pg_catalog.jsonb_to_recordset(doc->'rows') AS r(host text, port bigint, num_connections bigint, node_type text,
               cloud text, region text, zone text, public_ip text, uuid text, universe_uuid text);
         END

@@ -54,7 +54,7 @@ static class TemplateDataDirectory
     {
         var postgres = new FileInfo(pg.Tool("postgres"));
         var key = string.Join('\n', FormatVersion, pg.BinDirectory, pg.VersionText, postgres.Length, postgres.LastWriteTimeUtc.Ticks,
-            pg.Account.UserName, ServerSetup.BaseConfig, ServerSetup.HbaConfig, withYbServers ? ServerSetup.YbServersFunction : "-",
+            pg.Account.UserName, ServerSetup.BaseConfig, ServerSetup.HbaConfig, withYbServers ? ServerSetup.InternalExtensions + ServerSetup.YbServersFunction : "-",
             ServerSetup.AdminUser, ServerSetup.AdminPassword, ServerSetup.User, ServerSetup.DefaultPassword, ServerSetup.Database);
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..16];
     }
@@ -140,6 +140,8 @@ static class TemplateDataDirectory
         if (withYbServers)
         {
             // template1 first: every database created afterwards (bigmath included) inherits the function.
+            await ExecuteAsync("template1", ServerSetup.InternalExtensions).ConfigureAwait(false);
+            await ExecuteAsync("postgres", ServerSetup.InternalExtensions).ConfigureAwait(false);
             await ExecuteAsync("template1", ServerSetup.YbServersFunction).ConfigureAwait(false);
             await ExecuteAsync("postgres", ServerSetup.YbServersFunction).ConfigureAwait(false);
         }

@@ -5,7 +5,8 @@ namespace BrightDb.Npgsql.Balancing;
 /// <summary>
 /// The order in which servers are considered, computed once per topology snapshot so that opening a connection
 /// only scans small arrays: groups in preference order (node type first, then topology level, then the rest of the
-/// cluster unless fallback is off); within a group the least-loaded server wins.
+/// cluster unless fallback is off); within a group the least-loaded server wins (counting what the cluster reported,
+/// <see cref="ClusterWideLoad"/>).
 /// </summary>
 sealed class SelectionPlan
 {
@@ -14,7 +15,14 @@ sealed class SelectionPlan
         Groups = groups;
         EmptyReason = emptyReason;
         Capacity = capacity;
+        Bands = groups.Select(ClusterWideLoad.Band).ToArray();
     }
+
+    /// <summary>
+    /// For each group, how far above its least-loaded server another may be and still be chosen (<see cref="ClusterWideLoad.Band"/>);
+    /// 0 unless the cluster reports connection counts, and fixed with the snapshot.
+    /// </summary>
+    internal int[] Bands { get; }
 
     /// <summary>
     /// Connections one server can take from this data source (its pool's maximum; unbounded unpooled). A full server is

@@ -55,6 +55,9 @@ sealed class ServerEndpoint
     /// <summary>0 while the server is up; otherwise the <see cref="TimeProvider"/> timestamp until which it is skipped.</summary>
     long _downUntil;
 
+    /// <summary>Connections of others on this server at the last report (<see cref="ClusterWideLoad"/>); 0 when the cluster reports none.</summary>
+    int _others;
+
     /// <param name="address">Where the driver connects.</param>
     /// <param name="dataSourceFactory">Makes this server's Npgsql data source (this server first, then its fallbacks).</param>
     /// <param name="connectLimit">Opens allowed in progress at once.</param>
@@ -149,6 +152,12 @@ sealed class ServerEndpoint
         // For unit tests: a server with this many open connections and nothing in progress.
         set => Volatile.Write(ref _counts, value * OneOpen);
     }
+
+    /// <summary>
+    /// Connections on this server that are not this data source's, as the last <c>yb_servers()</c> reported them
+    /// (<see cref="ClusterWideLoad"/>): added to <see cref="InUse"/> by the selector. 0 when the cluster reports no counts.
+    /// </summary>
+    internal int Others { get => Volatile.Read(ref _others); set => Volatile.Write(ref _others, value); }
 
     /// <summary>Connections from this data source open on this server (what the host map shows unpooled).</summary>
     internal int OpenConnections => (int)(Volatile.Read(ref _counts) >> 32);

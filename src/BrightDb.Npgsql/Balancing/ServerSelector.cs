@@ -25,11 +25,12 @@ static class ServerSelector
     {
         kind = SelectionKind.Normal;
         long now = 0;
-        foreach (var group in plan.Groups)
+        for (var g = 0; g < plan.Groups.Length; g++)
         {
+            var group = plan.Groups[g];
             for (var race = 0; ; race++)
             {
-                var chosen = PickLeastLoaded(group, time, ref now, exclude, Pass.Usable, allowProbe, plan.Capacity, out var observed);
+                var chosen = PickLeastLoaded(group, time, ref now, exclude, Pass.Usable, allowProbe, plan.Capacity, out var observed, plan.Bands[g]);
                 if (chosen is null)
                     break;
 
@@ -100,7 +101,8 @@ static class ServerSelector
     }
 
     static ServerEndpoint? PickLeastLoaded(
-        ServerEndpoint[] group, TimeProvider time, ref long now, HashSet<ServerEndpoint>? exclude, Pass pass, bool allowProbe, int capacity, out long observed)
+        ServerEndpoint[] group, TimeProvider time, ref long now, HashSet<ServerEndpoint>? exclude, Pass pass, bool allowProbe, int capacity,
+        out long observed, int band = 0)
     {
         var min = int.MaxValue;
         observed = 0;
@@ -116,9 +118,10 @@ static class ServerSelector
                 var server = group[i];
                 if (server.Removed || (exclude is not null && exclude.Contains(server)))
                     continue;
-                var count = server.InUse;
-                if (pass != Pass.Full && count >= capacity)
+                var own = server.InUse;
+                if (pass != Pass.Full && own >= capacity)
                     continue;
+                var count = own + server.Others;
                 if (pass == Pass.Suspected)
                 {
                     if (server.DownUntil == 0 || !server.OnlySuspected)
@@ -147,12 +150,33 @@ static class ServerSelector
 
             if (ties == 0)
                 return null;
+            if (band > 0)
+            {
+                // Counts reported by the cluster: every server within the band above the least is as good (the herd rule of
+                // ClusterWideLoad). The servers seen at the minimum are in the list already; add the rest of the band.
+                var inBand = 0;
+                for (var i = 0; i < group.Length; i++)
+                {
+                    var server = group[i];
+                    if (server.Removed || (exclude is not null && exclude.Contains(server)))
+                        continue;
+                    var own = server.InUse;
+                    if ((pass != Pass.Full && own >= capacity) || own + server.Others > min + band)
+                        continue;
+                    if (pass == Pass.Suspected ? server.DownUntil == 0 || !server.OnlySuspected : server.DownUntil != 0 && (!allowProbe || pass == Pass.Full || !server.IsSelectable(now)))
+                        continue;
+                    tied[inBand++] = i;
+                }
+
+                ties = Math.Max(inBand, 1);
+            }
+
             var chosen = group[ties == 1 ? tied[0] : tied[Random.Shared.Next(ties)]];
-            // The counts the choice was made on: reserving succeeds only if they have not changed since.
-            // The counts the choice was made on, for the compare-and-swap that reserves it: if they changed since the scan,
-            // a value they can never hold makes the reservation fail, and the choice is made again.
+            // The counts the choice was made on, for the compare-and-swap that reserves it: if they changed since the scan
+            // (or the server left the band), a value they can never hold makes the reservation fail, and the choice is made again.
             observed = chosen.CountsSnapshot;
-            if (ServerEndpoint.Load(observed) != min)
+            var load = ServerEndpoint.Load(observed) + chosen.Others;
+            if (band == 0 ? load != min : load > min + band)
                 observed = long.MinValue;
             return chosen;
         }

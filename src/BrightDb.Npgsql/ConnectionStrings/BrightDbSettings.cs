@@ -86,10 +86,17 @@ sealed class BrightDbSettings
     /// <summary>The Npgsql connection string of one server alone.</summary>
     internal string ForServer(string host, int port) => ForServer(new HostAndPort(host, port), []);
 
-    /// <summary>The Npgsql connection string of the driver's own queries on one server: that server alone, unpooled.</summary>
+    /// <summary>What the driver's own connections add to the application's name, so that a server's list of connections tells them apart.</summary>
+    internal const string ControlApplicationSuffix = "(BrightDB control)";
+
+    /// <summary>
+    /// The Npgsql connection string of the driver's own queries on one server: that server alone, unpooled, named after
+    /// the application with <see cref="ControlApplicationSuffix"/>.
+    /// </summary>
     internal string ForControl(HostAndPort server)
     {
         var b = new NpgsqlConnectionStringBuilder(ForServer(server.Host, server.Port)) { Pooling = false };
+        b.ApplicationName = string.IsNullOrEmpty(b.ApplicationName) ? ControlApplicationSuffix : $"{b.ApplicationName} {ControlApplicationSuffix}";
         return b.ConnectionString;
     }
 

@@ -31,6 +31,15 @@ static class HostConnectionMap
         return map;
     }
 
+    /// <summary>The connections on each server as <see cref="Read"/> counts them, by endpoint.</summary>
+    internal static Func<ServerEndpoint, int> ByServer(Func<ServerEndpoint, string>? poolName)
+    {
+        if (poolName is null)
+            return static endpoint => endpoint.OpenConnections;
+        var pools = NpgsqlPoolMetrics.ReadConnectionsByPool();
+        return endpoint => Math.Max(0, PhysicalConnections(endpoint, pools, poolName(endpoint)));
+    }
+
     /// <summary>
     /// The physical connections on a server, from its pools' own count: minus the strays in them (counted on the server
     /// they reached), plus those of other servers' pools that reached this one, minus the opens in progress (a connection

@@ -73,6 +73,7 @@ sealed class BalancedOpener : IConnectionOpener
                 time),
             events.TopologyChanged,
             _health);
+        topology.OwnConnections = () => HostConnectionMap.ByServer(settings.Pooling ? dataSources.PoolName : null);
         _topology = topology;
         _hedged = new HedgedOpen(this, settings, time, _health, topology);
     }

@@ -25,9 +25,17 @@ sealed class NpgsqlDataSourceFactory(
     internal NpgsqlMultiHostDataSource ServerPools(ServerEndpoint server, IReadOnlyList<HostAndPort> fallbacks) =>
         Builder(settings.ForServer(server.Address, fallbacks), PoolName(server)).BuildMultiHost();
 
-    /// <summary>The driver's own connections to one server (<c>yb_servers()</c>): unpooled, that server only.</summary>
-    internal NpgsqlDataSource Control(ServerEndpoint server) =>
-        Builder(settings.ForControl(server.Address), $"{dataSourceName}/control/{server.Address}").Build();
+    /// <summary>
+    /// The driver's own connections to one server (<c>yb_servers()</c>): unpooled, that server only, without loading the
+    /// database's types (the driver reads text and numbers; loading them is a catalog query on each server the first time a
+    /// data source asks it, and refreshes ask servers in turn).
+    /// </summary>
+    internal NpgsqlDataSource Control(ServerEndpoint server)
+    {
+        var builder = Builder(settings.ForControl(server.Address), $"{dataSourceName}/control/{server.Address}");
+        builder.ConfigureTypeLoading(typeLoading => typeLoading.EnableTypeLoading(false));
+        return builder.Build();
+    }
 
     NpgsqlDataSourceBuilder Builder(string connectionString, string name)
     {

@@ -74,7 +74,10 @@ sealed class ClusterDiscovery(
                     throw new NpgsqlException($"yb_servers() on {endpoint} returned no usable server.");
 
                 Log.Refreshed(log, dataSourceName, endpoint.ToString(), time.GetElapsedTime(started).TotalMilliseconds);
-                return new Result(new ClusterTopology(parsed.Servers, time.GetUtcNow(), fromYbServers: true));
+                return new Result(new ClusterTopology(parsed.Servers, time.GetUtcNow(), fromYbServers: true)
+                {
+                    ReportedConnections = parsed.Reported,
+                });
             }
             catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
@@ -107,9 +110,18 @@ sealed class ClusterDiscovery(
     {
         var now = time.GetTimestamp();
         var ordered = new List<ServerEndpoint>();
-        // Preferred servers first: the ones the application uses, so a refresh asks a server this data source knows is up.
+        // Preferred servers first: the ones the application uses, so a refresh asks a server this data source knows is up. The
+        // most preferred group's servers in random order: many processes refreshing spread their questions over the cluster
+        // instead of all asking (and, where servers report connections, all being counted on) its first server.
         if (current is not null)
-            ordered.AddRange(current.Plan.Candidates.Concat(current.Servers).Distinct().Where(s => s.DownUntil == 0 && !s.Removed));
+        {
+            var up = current.Plan.Candidates.Concat(current.Servers).Distinct().Where(s => s.DownUntil == 0 && !s.Removed).ToList();
+            var first = current.Plan.Groups.Length > 0 ? current.Plan.Groups[0] : [];
+            var shuffled = up.Where(first.Contains).ToArray();
+            Random.Shared.Shuffle(shuffled);
+            ordered.AddRange(shuffled);
+            ordered.AddRange(up.Where(s => !first.Contains(s)));
+        }
         foreach (var listed in settings.ListedHosts)
         {
             var endpoint = registry.GetOrAdd(listed);

@@ -17,7 +17,13 @@ static class ClusterStateBuilder
     internal readonly record struct Built(ClusterState State, ServerEndpoint[] Left, ServerEndpoint[] Rejoined);
 
     /// <remarks>Called by one refresh at a time.</remarks>
-    internal static Built Build(ClusterTopology topology, ClusterState? previous, EndpointRegistry registry, BrightDbSettings settings)
+    /// <param name="topology">The servers read.</param>
+    /// <param name="previous">The snapshot it replaces.</param>
+    /// <param name="registry">The data source's endpoints.</param>
+    /// <param name="settings">The data source's settings.</param>
+    /// <param name="readOwn">Reads the data source's own connections per server, to weigh what the servers reported; <see langword="null"/> reads none (unit tests).</param>
+    internal static Built Build(
+        ClusterTopology topology, ClusterState? previous, EndpointRegistry registry, BrightDbSettings settings, Func<Func<ServerEndpoint, int>>? readOwn = null)
     {
         var servers = new ServerEndpoint[topology.Servers.Count];
         var rejoined = new List<ServerEndpoint>();
@@ -45,6 +51,7 @@ static class ClusterStateBuilder
         foreach (var endpoint in servers)
             endpoint.HostMapKey = sharedHosts.Contains(endpoint.Address.Host) ? endpoint.Address.ToString() : endpoint.Address.Host;
 
+        ClusterWideLoad.Weigh(servers, topology.ReportedConnections, readOwn ?? (static () => static _ => 0));
         var plan = SelectionPlan.Build(servers, settings);
         return new Built(new ClusterState(topology, plan, servers), left, [.. rejoined]);
     }

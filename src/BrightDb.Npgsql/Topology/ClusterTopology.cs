@@ -27,6 +27,12 @@ public sealed class ClusterTopology
     /// </summary>
     public bool FromYbServers { get; }
 
+    /// <summary>
+    /// The <c>num_connections</c> each server reported, in the order of <see cref="Servers"/> (empty when not read from
+    /// <c>yb_servers()</c>). Not part of a server's description: the counts change on every read, the servers do not.
+    /// </summary>
+    internal IReadOnlyList<int> ReportedConnections { get; init; } = [];
+
     /// <summary>Whether two snapshots list the same servers with the same properties, in any order.</summary>
     public bool SameServersAs(ClusterTopology? other) =>
         other is not null && other.Servers.Count == Servers.Count && Servers.ToHashSet().SetEquals(other.Servers);

@@ -29,6 +29,9 @@ sealed class TopologyManager
     ClusterState? _state;
     Task<ClusterState>? _inflight;
 
+    /// <summary>Reads the data source's own connections per server (pooled: idle ones included), to weigh the servers' reported counts.</summary>
+    internal Func<Func<ServerEndpoint, int>>? OwnConnections { get; set; }
+
     internal TopologyManager(
         BrightDbSettings settings, TimeProvider time, ILogger log, string dataSourceName,
         Func<HostAndPort, ServerEndpoint> newEndpoint, Action<ClusterTopology?, ClusterTopology> onChanged,
@@ -152,7 +155,7 @@ sealed class TopologyManager
     ClusterState Install(ClusterTopology topology)
     {
         var previous = Current;
-        var built = ClusterStateBuilder.Build(topology, previous, _registry, _settings);
+        var built = ClusterStateBuilder.Build(topology, previous, _registry, _settings, OwnConnections);
         _schedule.Installed();
         Volatile.Write(ref _state, built.State);
         _schedule.StartTimer(this, static manager =>

@@ -1,4 +1,5 @@
 using System.Net;
+using BrightDb.Npgsql.Balancing;
 using BrightDb.Npgsql.ConnectionStrings;
 
 namespace BrightDb.Npgsql.Topology;
@@ -16,7 +17,14 @@ static class YbServersParser
     /// <summary>The longest field accepted (a DNS name is at most 253 characters).</summary>
     internal const int MaxFieldLength = 255;
 
-    internal sealed record Result(IReadOnlyList<ServerInfo> Servers, IReadOnlyList<string> Problems, bool UsesPublicIp);
+    /// <summary>The largest <c>num_connections</c> taken as it is; more is read as this many (a load that high is "very loaded").</summary>
+    internal const int MaxReportedConnections = 1_000_000;
+
+    /// <param name="Servers">The usable servers, in the rows' order.</param>
+    /// <param name="Problems">Why rows were skipped.</param>
+    /// <param name="UsesPublicIp">Whether the driver connects to the servers' public addresses.</param>
+    /// <param name="Reported">The <c>num_connections</c> of each server, as reported (0 when negative; <see cref="ClusterWideLoad.Unknown"/> when NULL).</param>
+    internal sealed record Result(IReadOnlyList<ServerInfo> Servers, IReadOnlyList<string> Problems, bool UsesPublicIp, IReadOnlyList<int> Reported);
 
     /// <param name="rows">The rows, as read.</param>
     /// <param name="givenAddresses">
@@ -35,6 +43,7 @@ static class YbServersParser
         };
 
         var servers = new List<ServerInfo>(Math.Min(rows.Count, MaxRows));
+        var reported = new List<int>(Math.Min(rows.Count, MaxRows));
         var seen = new HashSet<(string, int)>();
         for (var i = 0; i < rows.Count; i++)
         {
@@ -48,9 +57,19 @@ static class YbServersParser
             if (TryMakeServer(row, usePublic, out var server, out var problem))
             {
                 if (seen.Add((server.ConnectHost.ToLowerInvariant(), server.Port)))
+                {
                     servers.Add(server);
+                    reported.Add(row.NumConnections switch
+                    {
+                        null => ClusterWideLoad.Unknown,
+                        > 0 and var n => (int)Math.Min(n, MaxReportedConnections),
+                        _ => 0,
+                    });
+                }
                 else
+                {
                     problems.Add($"row {i + 1}: duplicate of server {server.ConnectHost}:{server.Port}");
+                }
             }
             else
             {
@@ -58,7 +77,7 @@ static class YbServersParser
             }
         }
 
-        return new Result(servers, problems, usePublic);
+        return new Result(servers, problems, usePublic, reported);
     }
 
     static bool TryMakeServer(YbServersRow row, bool usePublic, out ServerInfo server, out string problem)

@@ -34,8 +34,9 @@ static class YbServersQuery
             return -1;
         }
 
-        var (host, port, nodeType, cloud, region, zone, publicIp, uuid) =
-            (Ordinal("host"), Ordinal("port"), Ordinal("node_type"), Ordinal("cloud"), Ordinal("region"), Ordinal("zone"), Ordinal("public_ip"), Ordinal("uuid"));
+        var (host, port, nodeType, cloud, region, zone, publicIp, uuid, numConnections) =
+            (Ordinal("host"), Ordinal("port"), Ordinal("node_type"), Ordinal("cloud"), Ordinal("region"), Ordinal("zone"), Ordinal("public_ip"), Ordinal("uuid"),
+             Ordinal("num_connections"));
 
         string? Text(int ordinal)
         {
@@ -65,7 +66,8 @@ static class YbServersQuery
             // Read one row past the cap so the parser can say that rows were dropped.
             if (rows.Count > YbServersParser.MaxRows)
                 continue;
-            rows.Add(new YbServersRow(Text(host), Number(port), Text(nodeType), Text(cloud), Text(region), Text(zone), Text(publicIp), Text(uuid)));
+            rows.Add(new YbServersRow(Text(host), Number(port), Text(nodeType), Text(cloud), Text(region), Text(zone), Text(publicIp), Text(uuid),
+                Number(numConnections)));
         }
 
         return rows;
