@@ -12,8 +12,11 @@ namespace BrightDb.Npgsql.IntegrationTests;
 /// counts from a local cluster made with <see cref="LocalClusterOptions.ReportConnections"/>): ten OS processes that each hold
 /// one connection end even when they start one after another, and spread at least as well as without reports when they
 /// start at the same moment. The processes are the balance benchmark's workers; each trial gives each a new data source,
-/// whose first open discovers the cluster (and reads its counts) like a process that just started.
+/// whose first open discovers the cluster (and reads its counts) like a process that just started. Pooled (the default);
+/// the unpooled cases gave the same figures (docs/benchmarks.md) and are left out to keep the suite's time. The class runs
+/// alone: ten processes compiling their open path starve any neighbour on two cores.
 /// </summary>
+[Collection(nameof(Support.TimedCollection))]
 public sealed class ClusterWideBalanceTests(ITestOutputHelper output) : IAsyncLifetime
 {
     const int Processes = 10;
@@ -39,7 +42,6 @@ public sealed class ClusterWideBalanceTests(ITestOutputHelper output) : IAsyncLi
     public async Task DisposeAsync() => await _cluster.DisposeAsync();
 
     [Theory]
-    [InlineData(false)]
     [InlineData(true)]
     public async Task Ten_processes_started_one_after_another_end_even(bool pooling)
     {
@@ -50,7 +52,6 @@ public sealed class ClusterWideBalanceTests(ITestOutputHelper output) : IAsyncLi
     }
 
     [Theory]
-    [InlineData(false)]
     [InlineData(true)]
     public async Task Ten_processes_started_together_spread_as_well_as_without_reports(bool pooling)
     {

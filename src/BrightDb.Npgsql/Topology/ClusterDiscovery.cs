@@ -110,18 +110,9 @@ sealed class ClusterDiscovery(
     {
         var now = time.GetTimestamp();
         var ordered = new List<ServerEndpoint>();
-        // Preferred servers first: the ones the application uses, so a refresh asks a server this data source knows is up. The
-        // most preferred group's servers in random order: many processes refreshing spread their questions over the cluster
-        // instead of all asking (and, where servers report connections, all being counted on) its first server.
+        // Preferred servers first: the ones the application uses, so a refresh asks a server this data source knows is up.
         if (current is not null)
-        {
-            var up = current.Plan.Candidates.Concat(current.Servers).Distinct().Where(s => s.DownUntil == 0 && !s.Removed).ToList();
-            var first = current.Plan.Groups.Length > 0 ? current.Plan.Groups[0] : [];
-            var shuffled = up.Where(first.Contains).ToArray();
-            Random.Shared.Shuffle(shuffled);
-            ordered.AddRange(shuffled);
-            ordered.AddRange(up.Where(s => !first.Contains(s)));
-        }
+            ordered.AddRange(current.Plan.Candidates.Concat(current.Servers).Distinct().Where(s => s.DownUntil == 0 && !s.Removed));
         foreach (var listed in settings.ListedHosts)
         {
             var endpoint = registry.GetOrAdd(listed);
