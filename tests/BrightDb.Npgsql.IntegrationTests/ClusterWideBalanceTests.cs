@@ -111,20 +111,11 @@ public sealed class ClusterWideBalanceTests(ITestOutputHelper output) : IAsyncLi
                 Assert.True(left.Split('/').All(c => c == "0"), $"trial {trial}: connections left on the servers after closing: {left}");
             }
 
-            foreach (var process in processes)
-            {
-                await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-                Assert.True(process.ExitCode == 0, $"a worker exited with {process.ExitCode}: {await process.StandardError.ReadToEndAsync()}");
-            }
+            await BalanceWorkers.ExpectCleanExitsAsync(processes);
         }
         finally
         {
-            foreach (var process in processes)
-            {
-                if (!process.HasExited)
-                    process.Kill();
-                process.Dispose();
-            }
+            BalanceWorkers.KillAndDispose(processes);
         }
 
         return spreads;

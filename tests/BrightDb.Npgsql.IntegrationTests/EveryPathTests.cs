@@ -478,20 +478,11 @@ public sealed class EveryPathFirstConnectionTests(ThreeZonesClusterFixture fixtu
                     await process.StandardInput.WriteLineAsync("close");
             }
 
-            foreach (var process in processes)
-            {
-                await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-                Assert.True(process.ExitCode == 0, $"a worker exited with {process.ExitCode}: {await process.StandardError.ReadToEndAsync()}");
-            }
+            await BalanceWorkers.ExpectCleanExitsAsync(processes);
         }
         finally
         {
-            foreach (var process in processes)
-            {
-                if (!process.HasExited)
-                    process.Kill();
-                process.Dispose();
-            }
+            BalanceWorkers.KillAndDispose(processes);
         }
 
         Assert.True(good >= GoodTrialsRequired,

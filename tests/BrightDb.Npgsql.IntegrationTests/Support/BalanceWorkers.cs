@@ -65,4 +65,25 @@ static class BalanceWorkers
         Assert.Fail($"trial {trial}: a worker said {(line is null ? "nothing (its output ended)" : $"'{line}'")} instead of '{expected}'"
                     + (exited ? $"; it exited with {worker.ExitCode}: {await worker.StandardError.ReadToEndAsync()}" : ""));
     }
+
+    /// <summary>Waits for every worker to end (they end after their last trial) and requires a clean exit of each.</summary>
+    internal static async Task ExpectCleanExitsAsync(IEnumerable<Process> processes)
+    {
+        foreach (var process in processes)
+        {
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.True(process.ExitCode == 0, $"a worker exited with {process.ExitCode}: {await process.StandardError.ReadToEndAsync()}");
+        }
+    }
+
+    /// <summary>Ends the workers still running (a test that failed midway) and releases them all.</summary>
+    internal static void KillAndDispose(IEnumerable<Process> processes)
+    {
+        foreach (var process in processes)
+        {
+            if (!process.HasExited)
+                process.Kill();
+            process.Dispose();
+        }
+    }
 }
