@@ -115,29 +115,9 @@ static class ServerSelector
         {
             for (var i = 0; i < group.Length; i++)
             {
-                var server = group[i];
-                if (server.Removed || (exclude is not null && exclude.Contains(server)))
+                var count = LoadIfEligible(group[i], time, ref now, exclude, pass, allowProbe, capacity);
+                if (count < 0)
                     continue;
-                var own = server.InUse;
-                if (pass != Pass.Full && own >= capacity)
-                    continue;
-                var count = own + server.Others;
-                if (pass == Pass.Suspected)
-                {
-                    if (server.DownUntil == 0 || !server.OnlySuspected)
-                        continue;
-                }
-                else if (server.DownUntil != 0)
-                {
-                    if (!allowProbe || pass == Pass.Full)
-                        continue;
-                    // Read the clock only when some server is down: the common path never pays for it.
-                    if (now == 0)
-                        now = time.GetTimestamp();
-                    if (!server.IsSelectable(now))
-                        continue;
-                }
-
                 if (count < min)
                 {
                     min = count;
@@ -157,15 +137,9 @@ static class ServerSelector
                 var inBand = 0;
                 for (var i = 0; i < group.Length; i++)
                 {
-                    var server = group[i];
-                    if (server.Removed || (exclude is not null && exclude.Contains(server)))
-                        continue;
-                    var own = server.InUse;
-                    if ((pass != Pass.Full && own >= capacity) || own + server.Others > min + band)
-                        continue;
-                    if (pass == Pass.Suspected ? server.DownUntil == 0 || !server.OnlySuspected : server.DownUntil != 0 && (!allowProbe || pass == Pass.Full || !server.IsSelectable(now)))
-                        continue;
-                    tied[inBand++] = i;
+                    var count = LoadIfEligible(group[i], time, ref now, exclude, pass, allowProbe, capacity);
+                    if (count >= 0 && count <= min + band)
+                        tied[inBand++] = i;
                 }
 
                 ties = Math.Max(inBand, 1);
@@ -185,6 +159,36 @@ static class ServerSelector
             if (rented is not null)
                 ArrayPool<int>.Shared.Return(rented);
         }
+    }
+
+    /// <summary>
+    /// The load the selector compares (this data source's connections and opens in progress, plus the others' reported by
+    /// the cluster), or -1 when <paramref name="server"/> is not a candidate of <paramref name="pass"/>.
+    /// </summary>
+    static int LoadIfEligible(ServerEndpoint server, TimeProvider time, ref long now, HashSet<ServerEndpoint>? exclude, Pass pass, bool allowProbe, int capacity)
+    {
+        if (server.Removed || (exclude is not null && exclude.Contains(server)))
+            return -1;
+        var own = server.InUse;
+        if (pass != Pass.Full && own >= capacity)
+            return -1;
+        if (pass == Pass.Suspected)
+        {
+            if (server.DownUntil == 0 || !server.OnlySuspected)
+                return -1;
+        }
+        else if (server.DownUntil != 0)
+        {
+            if (!allowProbe || pass == Pass.Full)
+                return -1;
+            // Read the clock only when some server is down: the common path never pays for it.
+            if (now == 0)
+                now = time.GetTimestamp();
+            if (!server.IsSelectable(now))
+                return -1;
+        }
+
+        return own + server.Others;
     }
 }
 

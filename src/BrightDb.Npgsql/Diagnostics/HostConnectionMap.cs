@@ -17,11 +17,10 @@ static class HostConnectionMap
     {
         var map = new Dictionary<string, int>(StringComparer.Ordinal);
         var state = topology.Current;
-        var pools = poolName is null ? null : NpgsqlPoolMetrics.ReadConnectionsByPool();
+        var connections = ByServer(poolName);
         foreach (var endpoint in topology.AllEndpoints())
         {
-            var count = pools is null ? endpoint.OpenConnections : PhysicalConnections(endpoint, pools, poolName!(endpoint));
-            count = Math.Max(0, count);
+            var count = connections(endpoint);
             // Servers of the current snapshot are listed even at 0; a server that left is listed while connections to it remain.
             var active = state is not null && state.Servers.Contains(endpoint);
             if (active || count > 0)
@@ -35,7 +34,7 @@ static class HostConnectionMap
     internal static Func<ServerEndpoint, int> ByServer(Func<ServerEndpoint, string>? poolName)
     {
         if (poolName is null)
-            return static endpoint => endpoint.OpenConnections;
+            return static endpoint => Math.Max(0, endpoint.OpenConnections);
         var pools = NpgsqlPoolMetrics.ReadConnectionsByPool();
         return endpoint => Math.Max(0, PhysicalConnections(endpoint, pools, poolName(endpoint)));
     }
