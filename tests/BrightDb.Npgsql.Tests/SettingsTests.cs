@@ -88,6 +88,15 @@ public class SettingsTests
     }
 
     [Theory]
+    [InlineData("Host=h;Load Balance Hosts=true", false)]
+    [InlineData("Host=h;Load Balance Hosts=true;Host Recheck Seconds=1", true)]
+    [InlineData("host=h load_balance=true host_recheck_seconds=30", true)]
+    [InlineData("Host=h;Load Balance Hosts=true;Host Recheck Seconds=1;Pooling=false", false)]
+    [InlineData("Host=h;Load Balance Hosts=true;Host Recheck Seconds=0", false)]
+    public void Servers_are_watched_when_pooled_and_idle_connections_are_not_checked_on_every_open(string connectionString, bool expected) =>
+        Assert.Equal(expected, TestSupport.Settings(connectionString).WatchServers);
+
+    [Theory]
     [InlineData("Host=h;Load Balance Hosts=true", 0)]
     [InlineData("Host=h;Load Balance Hosts=true;Host Recheck Seconds=30", 30)]
     [InlineData("host=h load_balance=true host_recheck_seconds=7", 7)]

@@ -1,6 +1,7 @@
 using System.Data;
 using System.Runtime.CompilerServices;
 using BrightDb.Npgsql.ConnectionStrings;
+using BrightDb.Npgsql.Pooling;
 using Npgsql;
 
 namespace BrightDb.Npgsql.Balancing;
@@ -178,6 +179,7 @@ sealed class ServerEndpoint
                 reached = _strays.Opened(this, connection);
             Interlocked.Add(ref reached._counts, OneOpen);
             reached.NoteAnswer();
+            reached.Watch?.EnsureRunning();
             if (reached.DownUntil != 0)
                 _strays?.Answered(reached);
         }
@@ -273,11 +275,16 @@ sealed class ServerEndpoint
         return Interlocked.Exchange(ref _downUntil, 0) != 0;
     }
 
+    /// <summary>Notices between opens that the server lost the pool's idle connections; <see langword="null"/> when unpooled.</summary>
+    internal ServerWatch? Watch { get; set; }
+
     /// <summary>Closes idle pooled connections now and busy ones when they are returned.</summary>
     internal void ClearPool() => PoolsIfCreated?.Clear();
 
     internal async ValueTask DisposeAsync()
     {
+        if (Watch is { } watch)
+            await watch.DisposeAsync().ConfigureAwait(false);
         NpgsqlDataSource? pools, control;
         lock (_dataSourceLock)
         {

@@ -111,6 +111,20 @@ sealed class ServerHealth
     }
 
     /// <summary>
+    /// <paramref name="server"/> ended the driver's watch connection (<see cref="Pooling.ServerWatch"/>): it most likely ended
+    /// the pool's idle connections at the same moment (killed, stopped, restarted). They are closed before any is handed out,
+    /// and the topology is read again early. The server is not marked down: a restarted server answers at once, and the next
+    /// open there finds out either way.
+    /// </summary>
+    internal void Lost(ServerEndpoint server, Exception error)
+    {
+        server.ClearPool();
+        Log.ServerLost(_log, server.ToString(), FailureClassifier.Describe(error));
+        DriverMetrics.Lost(_dataSourceName, server);
+        RequestRefresh?.Invoke();
+    }
+
+    /// <summary>
     /// <paramref name="server"/> left the cluster: it is never chosen again, and its idle connections are closed (busy ones
     /// when returned), so that it drains as the application finishes with them.
     /// </summary>

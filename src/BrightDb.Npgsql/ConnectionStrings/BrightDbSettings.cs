@@ -35,6 +35,12 @@ sealed class BrightDbSettings
 
     internal bool Pooling => NpgsqlTemplate.Pooling;
     internal int MaxPoolSize => NpgsqlTemplate.MaxPoolSize;
+
+    /// <summary>
+    /// Whether each server used gets a <see cref="Pooling.ServerWatch"/>: pooled, with Npgsql's check of idle connections
+    /// not on every open (<c>Host Recheck Seconds</c> above 0, set by the application).
+    /// </summary>
+    internal bool WatchServers => Pooling && NpgsqlTemplate.HostRecheckSeconds > 0;
     internal TimeSpan ConnectTimeout => TimeSpan.FromSeconds(NpgsqlTemplate.Timeout);
 
     /// <summary>Whether <c>Timeout</c> bounds an open (0 means no limit, as in Npgsql).</summary>
@@ -168,9 +174,12 @@ sealed class BrightDbSettings
         }
 
         // Npgsql's multi-host data source checks a server's state (one round trip) on an idle connection before handing it
-        // out once the last check is older than Host Recheck Seconds, and passes over to the next host when the check fails.
-        // At 0 (the driver's default when balancing) every idle connection is checked: one to a server that was killed, stopped or restarted is never handed to
-        // the application. An application may trade that for speed by setting Host Recheck Seconds itself.
+        // out once the last check is older than Host Recheck Seconds, and passes over to the next host when the check fails;
+        // a host whose connection broke is skipped for as long. At 0 (the driver's default when balancing) every idle
+        // connection is checked: one to a server that was killed, stopped or restarted is never handed to the application,
+        // and a server is never skipped for a connection that broke alone. An application may set Host Recheck Seconds for
+        // speed: pooled, the driver then watches each server it uses (ServerWatch), so that the idle connections of a
+        // server that was killed, stopped or restarted are still closed before they are handed out.
         if (mode != LoadBalanceMode.Disabled && !source.ContainsKey("Host Recheck Seconds"))
             npgsql.HostRecheckSeconds = 0;
 

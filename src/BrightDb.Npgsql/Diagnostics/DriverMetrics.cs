@@ -19,6 +19,7 @@ static class DriverMetrics
     internal const string OpensName = "brightdb.client.connection.opens";
     internal const string FailoversName = "brightdb.client.connection.failovers";
     internal const string HostsMarkedDownName = "brightdb.client.hosts_marked_down";
+    internal const string ServersLostName = "brightdb.client.servers_lost";
     internal const string RefreshesName = "brightdb.client.topology.refreshes";
     internal const string RefreshDurationName = "brightdb.client.topology.refresh.duration";
 
@@ -27,6 +28,7 @@ static class DriverMetrics
     static readonly Counter<long> Opens = Meter.CreateCounter<long>(OpensName, "{connection}", "Connections opened, per server.");
     static readonly Counter<long> Failovers = Meter.CreateCounter<long>(FailoversName, "{attempt}", "Opens that failed on a server and went on to another.");
     static readonly Counter<long> HostsMarkedDown = Meter.CreateCounter<long>(HostsMarkedDownName, "{server}", "Times a server was marked down.");
+    static readonly Counter<long> ServersLost = Meter.CreateCounter<long>(ServersLostName, "{server}", "Times a server ended the driver's watch connection, which closed that server's idle connections.");
     static readonly Counter<long> Refreshes = Meter.CreateCounter<long>(RefreshesName, "{refresh}", "Reads of yb_servers(), by outcome.");
     static readonly Histogram<double> RefreshDuration = Meter.CreateHistogram<double>(RefreshDurationName, "s", "Duration of a read of yb_servers(), connection included.");
 
@@ -64,6 +66,12 @@ static class DriverMetrics
     {
         if (HostsMarkedDown.Enabled)
             HostsMarkedDown.Add(1, ServerTags(dataSource, server));
+    }
+
+    internal static void Lost(string dataSource, ServerEndpoint server)
+    {
+        if (ServersLost.Enabled)
+            ServersLost.Add(1, ServerTags(dataSource, server));
     }
 
     internal static void Refreshed(string dataSource, bool success, TimeSpan duration)

@@ -21,8 +21,9 @@ namespace BrightDb.Npgsql.Opening;
 //     application's doing, not the server's: it never marks the server down, and it ends when the server is marked down
 //     by another open, or at Timeout.
 //  4. Attempt. A connection from the server's Npgsql data source (this server, then its fallbacks) is opened. Its
-//     StateChange handler counts it on the server it reached; the ticket is then released. A pooled open that finds an
-//     idle connection ends here, synchronously.
+//     StateChange handler counts it on the server it reached (and, with Host Recheck Seconds set, starts that server's
+//     ServerWatch, which closes the pool's idle connections when the server ends it); the ticket is then released. A pooled open that
+//     finds an idle connection ends here, synchronously.
 //  5. Hedge. Asynchronously, an attempt still waiting after Hedged Open Delay is judged by HungServerPolicy; a server that
 //     looks hung is suspected, and HedgedOpen races the next best servers against it.
 //  6. Fail over. An attempt that failed because its server is unavailable marks it down (ServerHealth), is recorded in
@@ -63,14 +64,21 @@ sealed class BalancedOpener : IConnectionOpener
         var strays = new StrayConnections((host, port) => topology?.Find(host, port), _health, settings.Pooling ? settings.MaxPoolSize : int.MaxValue);
         topology = new TopologyManager(
             settings, time, loggerFactory.CreateLogger(Log.TopologyCategory), name,
-            address => new ServerEndpoint(
-                address,
-                endpoint => dataSources.ServerPools(endpoint, endpoint.Fallbacks = topology!.FallbacksFor(endpoint)),
-                // Unpooled, every open is a new physical connection by the application's choice: no limit.
-                settings.Pooling ? settings.MaxConnectingPerServer : int.MaxValue,
-                strays,
-                dataSources.Control,
-                time),
+            address =>
+            {
+                var endpoint = new ServerEndpoint(
+                    address,
+                    endpoint => dataSources.ServerPools(endpoint, endpoint.Fallbacks = topology!.FallbacksFor(endpoint)),
+                    // Unpooled, every open is a new physical connection by the application's choice: no limit.
+                    settings.Pooling ? settings.MaxConnectingPerServer : int.MaxValue,
+                    strays,
+                    dataSources.Control,
+                    time);
+                // Unpooled, no connection idles; with every idle connection checked by Npgsql, nothing to add.
+                if (settings.WatchServers)
+                    endpoint.Watch = new ServerWatch(endpoint, _health.Lost, time, settings.ReconnectDelay);
+                return endpoint;
+            },
             events.TopologyChanged,
             _health);
         topology.OwnConnections = () => HostConnectionMap.ByServer(settings.Pooling ? dataSources.PoolName : null);
