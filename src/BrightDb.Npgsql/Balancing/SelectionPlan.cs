@@ -16,7 +16,14 @@ sealed class SelectionPlan
         EmptyReason = emptyReason;
         Capacity = capacity;
         Bands = groups.Select(ClusterWideLoad.Band).ToArray();
+        Weighed = groups.Select(g => g.Any(s => s.Others > 0)).ToArray();
     }
+
+    /// <summary>
+    /// For each group, whether any of its servers carries connections of others (<see cref="ServerEndpoint.Others"/>) at the
+    /// snapshot: when none does, the selector compares this data source's own counts alone and does not read the others'.
+    /// </summary>
+    internal bool[] Weighed { get; }
 
     /// <summary>
     /// For each group, how far above its least-loaded server another may be and still be chosen (<see cref="ClusterWideLoad.Band"/>);

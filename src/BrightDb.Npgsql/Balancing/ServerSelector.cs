@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 
 namespace BrightDb.Npgsql.Balancing;
 
@@ -30,7 +31,7 @@ static class ServerSelector
             var group = plan.Groups[g];
             for (var race = 0; ; race++)
             {
-                var chosen = PickLeastLoaded(group, time, ref now, exclude, Pass.Usable, allowProbe, plan.Capacity, out var observed, plan.Bands[g]);
+                var chosen = PickLeastLoaded(group, time, ref now, exclude, Pass.Usable, allowProbe, plan.Capacity, plan.Weighed[g], out var observed, plan.Bands[g]);
                 if (chosen is null)
                     break;
 
@@ -61,9 +62,9 @@ static class ServerSelector
         // healthy server frees a slot as soon as the application returns a connection; a suspect may be hung.
         if (plan.Capacity != int.MaxValue)
         {
-            foreach (var group in plan.Groups)
+            for (var g = 0; g < plan.Groups.Length; g++)
             {
-                if (PickLeastLoaded(group, time, ref now, exclude, Pass.Full, allowProbe, plan.Capacity, out _) is { } full)
+                if (PickLeastLoaded(plan.Groups[g], time, ref now, exclude, Pass.Full, allowProbe, plan.Capacity, plan.Weighed[g], out _) is { } full)
                 {
                     full.Reserve();
                     return full;
@@ -75,9 +76,9 @@ static class ServerSelector
         // server is not worth a burst of attempts); one only suspected of hanging because it answered slowly may just be
         // busy, and a burst of slow answers under load can suspect them all: rather than refuse service, try the
         // least-loaded of those.
-        foreach (var group in plan.Groups)
+        for (var g = 0; g < plan.Groups.Length; g++)
         {
-            if (PickLeastLoaded(group, time, ref now, exclude, Pass.Suspected, allowProbe, plan.Capacity, out _) is { } lastResort)
+            if (PickLeastLoaded(plan.Groups[g], time, ref now, exclude, Pass.Suspected, allowProbe, plan.Capacity, plan.Weighed[g], out _) is { } lastResort)
             {
                 lastResort.Reserve();
                 kind = SelectionKind.LastResort;
@@ -102,7 +103,7 @@ static class ServerSelector
 
     static ServerEndpoint? PickLeastLoaded(
         ServerEndpoint[] group, TimeProvider time, ref long now, HashSet<ServerEndpoint>? exclude, Pass pass, bool allowProbe, int capacity,
-        out long observed, int band = 0)
+        bool weighed, out long observed, int band = 0)
     {
         var min = int.MaxValue;
         observed = 0;
@@ -115,7 +116,7 @@ static class ServerSelector
         {
             for (var i = 0; i < group.Length; i++)
             {
-                var count = LoadIfEligible(group[i], time, ref now, exclude, pass, allowProbe, capacity);
+                var count = LoadIfEligible(group[i], time, ref now, exclude, pass, allowProbe, capacity, weighed);
                 if (count < 0)
                     continue;
                 if (count < min)
@@ -137,7 +138,7 @@ static class ServerSelector
                 var inBand = 0;
                 for (var i = 0; i < group.Length; i++)
                 {
-                    var count = LoadIfEligible(group[i], time, ref now, exclude, pass, allowProbe, capacity);
+                    var count = LoadIfEligible(group[i], time, ref now, exclude, pass, allowProbe, capacity, weighed);
                     if (count >= 0 && count <= min + band)
                         tied[inBand++] = i;
                 }
@@ -149,7 +150,7 @@ static class ServerSelector
             // The counts the choice was made on, for the compare-and-swap that reserves it: if they changed since the scan
             // (or the server left the band), a value they can never hold makes the reservation fail, and the choice is made again.
             observed = chosen.CountsSnapshot;
-            var load = ServerEndpoint.Load(observed) + chosen.Others;
+            var load = ServerEndpoint.Load(observed) + (weighed ? chosen.Others : 0);
             if (band == 0 ? load != min : load > min + band)
                 observed = long.MinValue;
             return chosen;
@@ -162,10 +163,12 @@ static class ServerSelector
     }
 
     /// <summary>
-    /// The load the selector compares (this data source's connections and opens in progress, plus the others' reported by
-    /// the cluster), or -1 when <paramref name="server"/> is not a candidate of <paramref name="pass"/>.
+    /// The load the selector compares (this data source's connections and opens in progress, plus, when the group is
+    /// <paramref name="weighed"/>, the others' reported by the cluster), or -1 when <paramref name="server"/> is not a
+    /// candidate of <paramref name="pass"/>.
     /// </summary>
-    static int LoadIfEligible(ServerEndpoint server, TimeProvider time, ref long now, HashSet<ServerEndpoint>? exclude, Pass pass, bool allowProbe, int capacity)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static int LoadIfEligible(ServerEndpoint server, TimeProvider time, ref long now, HashSet<ServerEndpoint>? exclude, Pass pass, bool allowProbe, int capacity, bool weighed)
     {
         if (server.Removed || (exclude is not null && exclude.Contains(server)))
             return -1;
@@ -188,7 +191,7 @@ static class ServerSelector
                 return -1;
         }
 
-        return own + server.Others;
+        return weighed ? own + server.Others : own;
     }
 }
 
