@@ -42,7 +42,8 @@ static class Views
 
         if (cluster.TlsRootCertificateFile is { } authority)
         {
-            console.WriteLine($"TLS: user bigmath over TLS only; the cluster's CA certificate (sslrootcert, Root Certificate) is {authority}.");
+            console.WriteLine($"TLS: user bigmath over TLS only; the cluster's CA certificate (sslrootcert, Root Certificate) is {authority}; " +
+                              $"bigmath's client certificate (sslcert, SSL Certificate) is {cluster.TlsClientCertificateFile} and its key (sslkey, SSL Key) {cluster.TlsClientKeyFile}.");
         }
 
         if (cluster.FaultProxy)

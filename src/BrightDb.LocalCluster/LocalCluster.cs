@@ -98,6 +98,14 @@ public sealed partial class LocalCluster : IAsyncDisposable, IDisposable
     /// clients as their root certificate; <see langword="null"/> otherwise.</summary>
     public string? TlsRootCertificateFile => _store.Settings.Tls ? ClusterCertificates.AuthorityFile(_store.BaseDirectory) : null;
 
+    /// <summary>The client certificate of user bigmath (PEM, <c>CN=bigmath</c>, signed by the cluster's authority) when the
+    /// cluster serves TLS, for <c>SSL Certificate</c> (libpq <c>sslcert</c>); <see langword="null"/> otherwise. The servers
+    /// verify a client certificate when one is presented, and still ask for the password.</summary>
+    public string? TlsClientCertificateFile => _store.Settings.Tls ? ClusterCertificates.ClientCertificateFile(_store.BaseDirectory) : null;
+
+    /// <summary>The key of <see cref="TlsClientCertificateFile"/> (PEM, unencrypted), for <c>SSL Key</c> (libpq <c>sslkey</c>).</summary>
+    public string? TlsClientKeyFile => _store.Settings.Tls ? ClusterCertificates.ClientKeyFile(_store.BaseDirectory) : null;
+
     /// <summary>A superuser connection string to a node's server, for tools and tests (not counted as a client connection of
     /// bigmath). It goes to <see cref="LocalNode.ServerHost"/>, past the node's fault proxy if there is one.</summary>
     /// <param name="nodeIndex">The node's index.</param>

@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using BrightDb.LocalCluster;
 using BrightDb.Npgsql.IntegrationTests.Support;
 using Npgsql;
@@ -102,7 +104,11 @@ public sealed class TlsTests(ITestOutputHelper output) : IAsyncLifetime
     }
 }
 
-/// <summary>A TLS cluster whose three certificates are right: <c>SSL Mode=VerifyFull</c> balances 10/10/10 in every form, every connection encrypted.</summary>
+/// <summary>
+/// A TLS cluster whose three certificates are right: <c>SSL Mode=VerifyFull</c> balances 10/10/10 in every form, every
+/// connection encrypted; with the client certificate of user bigmath (<c>SSL Certificate</c>/<c>SSL Key</c>) every
+/// discovered server receives and verifies it, and a certificate the cluster did not sign is refused by every server.
+/// </summary>
 public sealed class TlsVerifyFullTests(ITestOutputHelper output) : IAsyncLifetime
 {
     LocalCluster.LocalCluster _cluster = null!;
@@ -151,5 +157,92 @@ public sealed class TlsVerifyFullTests(ITestOutputHelper output) : IAsyncLifetim
         {
             await Counts.DisposeAllAsync(held);
         }
+    }
+
+    [Theory]
+    [InlineData("ADO.NET")]
+    [InlineData("libpq")]
+    public async Task A_client_certificate_is_presented_to_every_discovered_server_10_10_10(string form)
+    {
+        var app = "tls-client-cert-" + form.Replace(".", "", StringComparison.Ordinal).ToLowerInvariant();
+        var connectionString = ClientCertificateConnectionString(form, app, _cluster.TlsClientCertificateFile!, _cluster.TlsClientKeyFile!);
+        await using var ds = BrightDbDataSource.Create(connectionString);
+        var held = new List<NpgsqlConnection>();
+        try
+        {
+            var subjects = new List<string>();
+            for (var i = 0; i < 30; i++)
+            {
+                var connection = i % 2 == 0 ? await ds.OpenConnectionAsync() : await OpenCreatedAsync(ds);
+                held.Add(connection);
+                await using var command = new NpgsqlCommand("select coalesce(client_dn, '(none)') from pg_stat_ssl where pid = pg_backend_pid() and ssl", connection);
+                subjects.Add((string?)await command.ExecuteScalarAsync() ?? "(not encrypted)");
+            }
+
+            var servers = await Counts.ServerEventuallyAsync(_cluster, app, "10/10/10");
+            output.WriteLine($"{form}: client certificate subjects seen by the servers: {string.Join(", ", subjects.Distinct())}; servers hold {servers}");
+            var verdict = new Verdict();
+            verdict.Check(subjects.All(d => d.Contains("CN=bigmath", StringComparison.Ordinal)),
+                $"a server did not receive the client certificate: {string.Join(", ", subjects.Distinct())}");
+            verdict.Equal("10/10/10", servers, "the servers' counts");
+            verdict.Equal("10/10/10", Counts.Map(ds, _cluster), "the driver's map");
+            verdict.Assert(ds);
+        }
+        finally
+        {
+            await Counts.DisposeAllAsync(held);
+        }
+    }
+
+    [Fact]
+    public async Task A_client_certificate_the_cluster_did_not_sign_is_refused_and_the_error_names_the_server_and_the_cause()
+    {
+        var directory = Directory.CreateTempSubdirectory("bm-foreign-client-");
+        try
+        {
+            // A certificate for the same user, signed by itself rather than by the cluster's authority.
+            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            var request = new CertificateRequest("CN=bigmath", key, HashAlgorithmName.SHA256);
+            using var foreign = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+            var certificateFile = Path.Combine(directory.FullName, "foreign.crt");
+            var keyFile = Path.Combine(directory.FullName, "foreign.key");
+            await File.WriteAllTextAsync(certificateFile, foreign.ExportCertificatePem());
+            await File.WriteAllTextAsync(keyFile, key.ExportPkcs8PrivateKeyPem());
+
+            // The listed host is asked with the application's settings: discovery itself is refused.
+            await using var ds = BrightDbDataSource.Create(ClientCertificateConnectionString("ADO.NET", "tls-foreign-cert", certificateFile, keyFile) + ";Timeout=5");
+            var error = await Assert.ThrowsAnyAsync<Exception>(async () =>
+            {
+                await using var connection = await ds.OpenConnectionAsync();
+            });
+            output.WriteLine(error.Message);
+            var n1 = _cluster.Node(1);
+            Assert.Contains($"{n1.Host}:{n1.Port}", error.Message, StringComparison.Ordinal);
+            // The server's TLS alert: it does not know the certificate's issuer.
+            Assert.Contains("unknown ca", error.Message, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain(_cluster.Password, error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    string ClientCertificateConnectionString(string form, string app, string certificate, string key)
+    {
+        var n1 = _cluster.Node(1);
+        var root = _cluster.TlsRootCertificateFile!;
+        return form == "libpq"
+            ? $"host={n1.Host} port={n1.Port} dbname=bigmath user=bigmath password={_cluster.Password} load_balance=true " +
+              $"application_name={app} sslmode=verify-full sslrootcert={root} sslcert={certificate} sslkey={key} hedged_open_delay=10000"
+            : $"Host={n1.Host};Port={n1.Port};Database=bigmath;Username=bigmath;Password={_cluster.Password};Load Balance Hosts=true;" +
+              $"Application Name={app};SSL Mode=VerifyFull;Root Certificate={root};SSL Certificate={certificate};SSL Key={key};Hedged Open Delay=10000";
+    }
+
+    static async Task<NpgsqlConnection> OpenCreatedAsync(BrightDbDataSource ds)
+    {
+        var created = ds.CreateConnection();
+        await created.OpenAsync();
+        return created;
     }
 }

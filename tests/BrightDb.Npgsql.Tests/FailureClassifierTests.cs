@@ -26,4 +26,20 @@ public sealed class FailureClassifierTests
         Assert.False(FailureClassifier.IsServerUnavailable(mixed, CancellationToken.None));
         Assert.Contains("28P01", FailureClassifier.Describe(mixed), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_TLS_error_that_says_see_inner_exception_is_described_with_its_cause()
+    {
+        var tls = new NpgsqlException("Exception while reading from stream",
+            new IOException("The decryption operation failed, see inner exception.",
+                new InvalidOperationException("Decrypt failed", new InvalidOperationException("error:0A000418:SSL routines::tlsv1 alert unknown ca"))));
+        Assert.Equal("IOException: The decryption operation failed (error:0A000418:SSL routines::tlsv1 alert unknown ca)", FailureClassifier.Describe(tls));
+    }
+
+    [Fact]
+    public void An_error_that_names_its_cause_itself_is_described_as_it_is()
+    {
+        var refused = Refused("a");
+        Assert.Equal("SocketException: " + refused.InnerException!.Message, FailureClassifier.Describe(refused));
+    }
 }

@@ -6,8 +6,10 @@ namespace BrightDb.LocalCluster.Internal;
 
 /// <summary>
 /// The TLS certificates of a cluster created with <see cref="LocalClusterOptions.Tls"/>: a certificate authority of the
-/// cluster's own (<c>ca.crt</c> in its base directory) and, per node, a server certificate it signed whose subject
-/// alternative names are the node's addresses. Made with .NET's <see cref="CertificateRequest"/>; keys are ECDSA P-256.
+/// cluster's own (<c>ca.crt</c> in its base directory); per node, a server certificate it signed whose subject
+/// alternative names are the node's addresses; and a client certificate of user bigmath (<c>bigmath.crt</c>,
+/// <c>bigmath.key</c>), which the servers verify when a client presents it. Made with .NET's
+/// <see cref="CertificateRequest"/>; keys are ECDSA P-256.
 /// </summary>
 static class ClusterCertificates
 {
@@ -18,6 +20,12 @@ static class ClusterCertificates
 
     /// <summary>An address no node ever has: what a node's certificate names when it is made wrong on purpose.</summary>
     public const string WrongAddress = "127.255.255.254";
+
+    /// <summary>The client certificate of user bigmath (PEM), signed by the cluster's authority.</summary>
+    public static string ClientCertificateFile(string baseDirectory) => Path.Combine(baseDirectory, ServerSetup.User + ".crt");
+
+    /// <summary>The key of <see cref="ClientCertificateFile"/> (PEM, unencrypted, readable by its owner only).</summary>
+    public static string ClientKeyFile(string baseDirectory) => Path.Combine(baseDirectory, ServerSetup.User + ".key");
 
     /// <summary>The authority's certificate (PEM), which clients give as their root certificate.</summary>
     public static string AuthorityFile(string baseDirectory) => Path.Combine(baseDirectory, AuthorityFileName);
@@ -41,6 +49,30 @@ static class ClusterCertificates
         using var authority = request.CreateSelfSigned(now.AddDays(-1), now.AddYears(10));
         WritePrivate(keyFile, key.ExportPkcs8PrivateKeyPem());
         File.WriteAllText(certificateFile, authority.ExportCertificatePem());
+    }
+
+    /// <summary>Makes the client certificate of user bigmath (subject <c>CN=bigmath</c>) unless it exists.</summary>
+    public static void EnsureClient(string baseDirectory)
+    {
+        var certificateFile = ClientCertificateFile(baseDirectory);
+        var keyFile = ClientKeyFile(baseDirectory);
+        if (File.Exists(certificateFile) && File.Exists(keyFile))
+        {
+            return;
+        }
+
+        using var authority = X509Certificate2.CreateFromPemFile(AuthorityFile(baseDirectory), Path.Combine(baseDirectory, AuthorityKeyFileName));
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest($"CN={ServerSetup.User}, O=BrightDB local cluster", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: false, hasPathLengthConstraint: false, pathLengthConstraint: 0, critical: true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyAgreement, critical: true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], critical: false));
+        var serial = RandomNumberGenerator.GetBytes(16);
+        serial[0] &= 0x7F;
+        var now = DateTimeOffset.UtcNow;
+        using var certificate = request.Create(authority, now.AddDays(-1), now.AddYears(5), serial);
+        WritePrivate(keyFile, key.ExportPkcs8PrivateKeyPem());
+        File.WriteAllText(certificateFile, certificate.ExportCertificatePem());
     }
 
     /// <summary>

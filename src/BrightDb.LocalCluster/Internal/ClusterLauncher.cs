@@ -51,6 +51,7 @@ static class ClusterLauncher
             if (options.Tls)
             {
                 ClusterCertificates.EnsureAuthority(baseDirectory);
+                ClusterCertificates.EnsureClient(baseDirectory);
             }
 
             var servers = new ServerControl(store, options.StartTimeout, pg, options.ExtraNodeConfiguration, options.TlsWrongCertificateNodes.ToHashSet());

@@ -4,7 +4,8 @@ namespace BrightDb.LocalCluster.Internal;
 
 /// <summary>
 /// A node of a TLS cluster: its server certificate (<see cref="ClusterCertificates"/>) and the settings that make its server
-/// serve TLS and accept user bigmath over TLS only (the tool's own superuser connects in plain text, on loopback).
+/// serve TLS, accept user bigmath over TLS only (the tool's own superuser connects in plain text, on loopback), and verify
+/// a client certificate against the cluster's authority when a client presents one (the password is still asked).
 /// </summary>
 static class NodeTls
 {
@@ -45,6 +46,7 @@ static class NodeTls
             ssl = on
             ssl_cert_file = '{certificate}'
             ssl_key_file = '{key}'
+            ssl_ca_file = '{ClusterCertificates.AuthorityFile(baseDirectory)}'
             hba_file = '{hba}'
 
             """);

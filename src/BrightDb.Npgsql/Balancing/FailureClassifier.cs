@@ -50,6 +50,15 @@ static class FailureClassifier
         var inner = exception;
         while (inner is NpgsqlException { InnerException: { } next } && inner is not PostgresException)
             inner = next;
-        return inner is PostgresException pg ? $"{pg.SqlState}: {pg.MessageText}" : $"{inner.GetType().Name}: {inner.Message}";
+        if (inner is PostgresException pg)
+            return $"{pg.SqlState}: {pg.MessageText}";
+        // .NET's TLS errors say "see inner exception": the cause (an alert such as "unknown ca", a rejected certificate) is
+        // at the bottom of the chain.
+        var cause = inner;
+        while (cause.InnerException is { } deeper)
+            cause = deeper;
+        return cause != inner && inner.Message.Contains("inner exception", StringComparison.OrdinalIgnoreCase)
+            ? $"{inner.GetType().Name}: {inner.Message.Replace(", see inner exception", "", StringComparison.OrdinalIgnoreCase).TrimEnd('.')} ({cause.Message})"
+            : $"{inner.GetType().Name}: {inner.Message}";
     }
 }
