@@ -40,13 +40,17 @@ static class ClusterCommands
         {
             Description = "Give each node a second, public address 127.2.<block>.i that its server listens on too and yb_servers() reports in public_ip.",
         };
+        var hostNames = new Option<bool>("--hostnames")
+        {
+            Description = "Give each node a host name (node<i>.cluster<block>.brightdb.test, written to /etc/hosts: needs root) that yb_servers() reports instead of its address.",
+        };
         var reportConnections = new Option<bool>("--report_connections")
         {
             Description = "Make yb_servers() report each node's true number of client connections in num_connections (0 otherwise, as YugabyteDB).",
         };
         var command = new Command("create", "Create and start a cluster, and its rpcz pages on port 8100.")
         {
-            rf, placementInfo, numNodes, port, addressBlock, pgBinDir, faultProxy, tls, publicAddresses, reportConnections,
+            rf, placementInfo, numNodes, port, addressBlock, pgBinDir, faultProxy, tls, publicAddresses, hostNames, reportConnections,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -85,6 +89,7 @@ static class ClusterCommands
                 Tls = parse.GetValue(tls),
                 PublicAddresses = parse.GetValue(publicAddresses),
                 ReportConnections = parse.GetValue(reportConnections),
+                HostNames = parse.GetValue(hostNames),
             }, ct);
             // The servers must outlive this process; rpcz (and the fault proxies) are served by a detached process of our own.
             cluster.Detach();

@@ -40,6 +40,11 @@ static class Views
             console.WriteLine("Public addresses (public_ip): " + string.Join(", ", withPublic.Select(n => $"node {n.Index.ToString(CultureInfo.InvariantCulture)} {n.PublicHost}")) + ".");
         }
 
+        if (cluster.Nodes.Where(n => n.State != NodeState.Removed && n.HostName is not null).ToList() is { Count: > 0 } named)
+        {
+            console.WriteLine("Host names (in /etc/hosts, reported by yb_servers()): " + string.Join(", ", named.Select(n => $"node {n.Index.ToString(CultureInfo.InvariantCulture)} {n.HostName}")) + ".");
+        }
+
         if (cluster.TlsRootCertificateFile is { } authority)
         {
             console.WriteLine($"TLS: user bigmath over TLS only; the cluster's CA certificate (sslrootcert, Root Certificate) is {authority}; " +

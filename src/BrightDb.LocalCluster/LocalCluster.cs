@@ -166,6 +166,11 @@ public sealed partial class LocalCluster : IAsyncDisposable, IDisposable
         ArgumentNullException.ThrowIfNull(spec);
         using var _ = await _gate.EnterAsync(ct).ConfigureAwait(false);
         var node = _store.NewNode(_store.NextIndex(), spec);
+        if (node.HostName is not null)
+        {
+            HostsFile.Set(_store.Settings.Plan.Block, HostsFile.EntriesOf([.. _store.Nodes.Append(node)]));
+        }
+
         await NodeTransitions.Add.ApplyAsync(node, _store, _servers, ct).ConfigureAwait(false);
         await SyncServersAsync(required: false, ct).ConfigureAwait(false);
         return node;
@@ -259,6 +264,11 @@ public sealed partial class LocalCluster : IAsyncDisposable, IDisposable
         await _local.DisposeAsync().ConfigureAwait(false);
         await DetachedRpcz.StopAsync(BaseDirectory).ConfigureAwait(false);
         await _servers.StopAllAsync(Nodes).ConfigureAwait(false);
+        if (_store.Settings.HostNames)
+        {
+            HostsFile.Remove(_store.Settings.Plan.Block);
+        }
+
         _store.DeleteFiles();
         ReleaseLease();
     }).ConfigureAwait(false);

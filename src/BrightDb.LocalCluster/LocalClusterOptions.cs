@@ -58,6 +58,12 @@ public sealed class LocalClusterOptions
     /// outside its network would. Needs loopback aliases (not in single-address mode).</summary>
     public bool PublicAddresses { get; init; }
 
+    /// <summary>Give each node a host name, <c>node&lt;i&gt;.cluster&lt;block&gt;.brightdb.test</c> (<see cref="LocalNode.HostName"/>),
+    /// written to the machine's <c>/etc/hosts</c> (removed on destroy), and make <c>yb_servers()</c> report the names
+    /// instead of the addresses, as a cluster deployed with DNS names would. With <see cref="PublicAddresses"/>, each name
+    /// resolves to both of the node's addresses. Needs write access to <c>/etc/hosts</c> (root).</summary>
+    public bool HostNames { get; init; }
+
     /// <summary>Make <c>yb_servers()</c> report in <c>num_connections</c> the true number of client connections on each node,
     /// counted when it is called (each other node is asked over a connection of the cluster's own; the cluster's own superuser is never counted). Off,
     /// every row reports 0, as YugabyteDB does today. Each call then costs one connection to every other node; a node that

@@ -25,6 +25,10 @@ public sealed class LocalNode
     /// <c>yb_servers()</c> reports in <c>public_ip</c>; <see langword="null"/> when it has none.</summary>
     public string? PublicHost { get; }
 
+    /// <summary>The node's host name (<see cref="LocalClusterOptions.HostNames"/>), resolving to <see cref="Host"/> through
+    /// <c>/etc/hosts</c>, which <c>yb_servers()</c> reports in <c>host</c>; <see langword="null"/> when it has none.</summary>
+    public string? HostName { get; init; }
+
     /// <summary>The node's 1-based index; never reused after a removal.</summary>
     public int Index { get; }
 

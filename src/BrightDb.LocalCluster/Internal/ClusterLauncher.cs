@@ -47,7 +47,7 @@ static class ClusterLauncher
             var store = ClusterStore.Create(baseDirectory,
                 new ClusterSettings(Guid.NewGuid().ToString("N"), plan, options.Password, owns, options.WithYbServers, pg.BinDirectory,
                     options.FaultProxy, options.Tls, options.PublicAddresses && plan.PublicHost(1) is not null,
-                    options.ReportConnections));
+                    options.ReportConnections, options.HostNames));
             if (options.Tls)
             {
                 ClusterCertificates.EnsureAuthority(baseDirectory);
@@ -57,6 +57,11 @@ static class ClusterLauncher
             var servers = new ServerControl(store, options.StartTimeout, pg, options.ExtraNodeConfiguration, options.TlsWrongCertificateNodes.ToHashSet());
             cluster = new LocalCluster(store, servers, lease, destroysOnDispose: true);
             List<LocalNode> nodes = [.. options.Nodes.Select((spec, i) => store.NewNode(i + 1, spec))];
+            if (options.HostNames)
+            {
+                HostsFile.Set(plan.Block, HostsFile.EntriesOf(nodes));
+            }
+
             store.Record(nodes, NodeState.Stopped, isMember: false);
             var starts = nodes.Select(n => servers.CreateAndStartAsync(pg, template, n, cancellationToken)).ToList();
             await WhenAllOrAggregate(starts, "The cluster did not start").ConfigureAwait(false);
@@ -123,6 +128,11 @@ static class ClusterLauncher
         if (options.TlsWrongCertificateNodes.Where(i => i < 1 || i > options.Nodes.Count).Select(i => (int?)i).FirstOrDefault() is { } bad)
         {
             throw new ArgumentException($"TlsWrongCertificateNodes lists node {bad}; the cluster has nodes 1 to {options.Nodes.Count}.", nameof(options));
+        }
+
+        if (options.HostNames && !HostsFile.Writable())
+        {
+            throw new ArgumentException("HostNames writes the nodes' names to /etc/hosts, which this process cannot write: run as root.", nameof(options));
         }
 
         if (options.Nodes.Count > AddressPlan.MaxNodes)

@@ -11,6 +11,7 @@ namespace BrightDb.LocalCluster.Internal;
 /// <param name="Tls">Whether its servers serve TLS with certificates of the cluster's own authority.</param>
 /// <param name="PublicAddresses">Whether each node also listens on a public address, reported in <c>public_ip</c>.</param>
 /// <param name="ReportConnections">Whether <c>yb_servers()</c> reports each node's client connections in <c>num_connections</c>.</param>
+/// <param name="HostNames">Whether the nodes have host names (in <c>/etc/hosts</c>), which <c>yb_servers()</c> reports instead of their addresses.</param>
 sealed record ClusterSettings(
     string UniverseUuid, AddressPlan Plan, string Password, bool OwnsBaseDirectory, bool WithYbServers, string BinDirectory, bool FaultProxy,
-    bool Tls = false, bool PublicAddresses = false, bool ReportConnections = false);
+    bool Tls = false, bool PublicAddresses = false, bool ReportConnections = false, bool HostNames = false);

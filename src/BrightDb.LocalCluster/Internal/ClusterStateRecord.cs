@@ -44,6 +44,10 @@ sealed record ClusterStateRecord
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public bool ReportConnections { get; init; }
 
+    /// <summary>Whether the nodes have host names (absent in older files: none).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool HostNames { get; init; }
+
     /// <summary>Whether the nodes have public addresses (absent in older files: none).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public bool PublicAddresses { get; init; }

@@ -80,13 +80,14 @@ sealed class ClusterStore(string baseDirectory, ClusterSettings settings, YbServ
 
         var settings = new ClusterSettings(state.UniverseUuid, new AddressPlan(state.AddressBlock, state.SingleAddress, state.Port, state.RpczPort),
             state.Password, state.OwnsBaseDirectory, state.WithYbServers, state.BinDirectory, state.FaultProxy, state.Tls, state.PublicAddresses,
-            state.ReportConnections);
+            state.ReportConnections, state.HostNames);
         var store = new ClusterStore(baseDirectory, settings, YbServersBehavior.FromWire(state.Behavior, state.BehaviorDelayMs), state.Override);
         foreach (var r in state.Nodes.OrderBy(n => n.Index))
         {
             store._nodes.Add(new LocalNode(r.Index, r.Host, r.Port, r.RpczPort, new Placement(r.Cloud, r.Region, r.Zone), r.Type, r.Uuid,
                 store.NodeDirectory(r.Index), r.ServerHost, r.ServerHost is null ? null : r.ServerPort, r.PublicHost)
             {
+                HostName = settings.HostNames ? HostsFile.NameOf(settings.Plan.Block, r.Index) : null,
                 State = r.State,
                 IsMember = r.IsMember,
                 Fault = NodeFault.FromWire(r.Fault),
@@ -138,6 +139,7 @@ sealed class ClusterStore(string baseDirectory, ClusterSettings settings, YbServ
             NodeDirectory(index), proxied ? plan.ServerHost(index) : null, proxied ? plan.ServerPort(index) : null,
             Settings.PublicAddresses ? plan.PublicHost(index) : null)
         {
+            HostName = Settings.HostNames ? HostsFile.NameOf(plan.Block, index) : null,
             State = NodeState.Stopped,
         };
     }
@@ -202,8 +204,8 @@ sealed class ClusterStore(string baseDirectory, ClusterSettings settings, YbServ
     {
         var nodes = Nodes;
         var rows = _override ?? [.. nodes.Where(n => n.IsMember && n.State != NodeState.Removed).Select(n => new YbServersRow(
-            n.Host, n.Port, 0, n.Type == NodeType.Primary ? "primary" : "read_replica", n.Placement.Cloud, n.Placement.Region,
-            n.Placement.Zone, n.PublicHost ?? n.Host, n.Uuid, Settings.UniverseUuid))];
+            n.HostName ?? n.Host, n.Port, 0, n.Type == NodeType.Primary ? "primary" : "read_replica", n.Placement.Cloud, n.Placement.Region,
+            n.Placement.Zone, n.PublicHost ?? n.HostName ?? n.Host, n.Uuid, Settings.UniverseUuid))];
         var delayMs = (long)Behavior.Delay.TotalMilliseconds;
         // Where each member's server is counted: its own address, past any fault proxy (a fault on the clients' path must not
         // stall every yb_servers() call). Rows set by a test stand as they are.
@@ -228,6 +230,7 @@ sealed class ClusterStore(string baseDirectory, ClusterSettings settings, YbServ
             FaultProxy = Settings.FaultProxy,
             Tls = Settings.Tls,
             PublicAddresses = Settings.PublicAddresses,
+            HostNames = Settings.HostNames,
             ReportConnections = Settings.ReportConnections,
             Nodes = [.. nodes.Select(n => (n.BehindFaultProxy
                 ? Record(n) with { ServerHost = n.ServerHost, ServerPort = n.ServerPort, Fault = n.Fault.WireText }

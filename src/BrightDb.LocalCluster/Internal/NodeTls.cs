@@ -27,6 +27,11 @@ static class NodeTls
             names.Add(node.PublicHost);
         }
 
+        if (node.HostName is not null)
+        {
+            names.Add(node.HostName);
+        }
+
         var (certificate, key) = ClusterCertificates.IssueServer(baseDirectory, node.Directory, names, wrongCertificate);
         var hba = Path.Combine(node.Directory, HbaFileName);
         File.WriteAllText(hba, $"""
