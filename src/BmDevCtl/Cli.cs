@@ -1,11 +1,12 @@
 using System.CommandLine;
+using System.Text.RegularExpressions;
 using BrightDb.LocalCluster;
 using Spectre.Console;
 
 namespace BmDevCtl;
 
 /// <summary>The bm-dev-ctl command line: parses, dispatches and maps outcomes to exit codes.</summary>
-static class Cli
+static partial class Cli
 {
     /// <summary>Runs one invocation. Usage errors exit 2, failures 1, success 0.</summary>
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
@@ -17,7 +18,7 @@ static class Cli
         {
             foreach (var parseError in parse.Errors)
             {
-                await error.WriteLineAsync($"error: {parseError.Message}");
+                await error.WriteLineAsync($"error: {Describe(parseError.Message)}");
             }
 
             await error.WriteLineAsync("Run 'bm-dev-ctl --help' for the commands and their options.");
@@ -45,6 +46,26 @@ static class Cli
             return ExitCodes.Failure;
         }
     }
+
+    /// <summary>A parse error in the user's words: a value of the wrong type is named with what was expected, not with a .NET type.</summary>
+    internal static string Describe(string message)
+    {
+        var match = WrongType().Match(message);
+        if (!match.Success)
+            return message;
+        var expected = match.Groups["type"].Value switch
+        {
+            "Int32" or "Int64" or "Nullable`1[System.Int32]" => "a whole number",
+            "Double" => "a number",
+            "Boolean" => "true or false",
+            "TimeSpan" => "a duration",
+            _ => "a value of another kind",
+        };
+        return $"{match.Groups["name"].Value} expects {expected}, not '{match.Groups["value"].Value}'.";
+    }
+
+    [GeneratedRegex(@"^Cannot parse argument '(?<value>.*)' for (?:option|argument|command) '(?<name>[^']*)' as expected type '(?:System\.)?(?<type>[^']+)'\.?$")]
+    private static partial Regex WrongType();
 
     static IAnsiConsole CreateConsole(TextWriter output)
     {

@@ -22,9 +22,9 @@ static class ClusterCommands
         var port = new Option<int>("--port") { Description = "SQL port of every node.", DefaultValueFactory = _ => 2521 };
         var addressBlock = new Option<int>("--address_block")
         {
-            Description = "Node i listens on 127.0.<block>.i (default 0: 127.0.0.i).",
+            Description = "Node i listens on 127.0.<block>.i (default 0: 127.0.0.i). For a second cluster beside the first, give " +
+                          "another block and another --base_dir, e.g. --address_block 5 --base_dir /tmp/second-cluster.",
             DefaultValueFactory = _ => 0,
-            Hidden = true,
         };
         var pgBinDir = new Option<string?>("--pg_bin_dir") { Description = "Folder of initdb, pg_ctl and postgres.", Hidden = true };
         var faultProxy = new Option<bool>("--fault_proxy")
@@ -48,7 +48,10 @@ static class ClusterCommands
         {
             Description = "Make yb_servers() report each node's true number of client connections in num_connections (0 otherwise, as YugabyteDB).",
         };
-        var command = new Command("create", "Create and start a cluster, and its rpcz pages on port 8100.")
+        var command = new Command("create",
+            "Create and start a cluster. Node i listens on 127.0.0.i:2521 (the PostgreSQL protocol; user bigmath, password bigmath, " +
+            "database bigmath; yb_servers() lists the nodes) and serves its rpcz page at http://127.0.0.i:8100/rpcz. Example: " +
+            "bm-dev-ctl create --rf 3 --placement_info \"aws.us-west.us-west-2a,aws.us-west.us-west-2a,aws.us-west.us-west-2b\"")
         {
             rf, placementInfo, numNodes, port, addressBlock, pgBinDir, faultProxy, tls, publicAddresses, hostNames, reportConnections,
         };

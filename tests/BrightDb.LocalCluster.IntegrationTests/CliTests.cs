@@ -23,6 +23,9 @@ public sealed class CliBadInputTests
     [InlineData("less than --rf", "create", "--rf", "3", "--num_nodes", "2")]
     [InlineData("at least 1", "create", "--rf", "0")]
     [InlineData("not a TCP port", "create", "--port", "70000")]
+    [InlineData("--rf expects a whole number, not 'abc'.", "create", "--rf", "abc")]
+    [InlineData("--num_nodes expects a whole number, not 'x'.", "create", "--num_nodes", "x")]
+    [InlineData("--address_block expects a whole number, not '1.5'.", "create", "--address_block", "1.5")]
     [InlineData("needs a value (milliseconds)", "fault", "1", "latency")]
     [InlineData("takes no value", "fault", "1", "refuse", "3")]
     [InlineData("--direction applies to latency only", "fault", "1", "stall", "--direction", "down")]
@@ -32,6 +35,37 @@ public sealed class CliBadInputTests
         Assert.Equal(2, code);
         Assert.Contains(expected, error, StringComparison.Ordinal);
         Assert.False(Directory.Exists(_baseDir));
+    }
+
+    [Theory]
+    [InlineData("create", "--rf", "abc")]
+    [InlineData("create", "--port", "x")]
+    [InlineData("kill_node", "one")]
+    [InlineData("fault", "1", "latency", "slow")]
+    public async Task Usage_errors_never_show_a_dotnet_type_name(params string[] args)
+    {
+        var (code, _, error) = await CliRun.RunAsync([.. args, "--base_dir", _baseDir]);
+        Assert.Equal(2, code);
+        Assert.DoesNotContain("System.", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Int32", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Create_help_shows_addresses_credentials_rpcz_an_example_and_the_second_cluster_option()
+    {
+        var (code, output, _) = await CliRun.RunAsync("create", "--help");
+        Assert.Equal(0, code);
+        foreach (var expected in new[] { "127.0.0.i:2521", "password bigmath", "http://127.0.0.i:8100/rpcz", "Example: bm-dev-ctl create --rf 3", "--address_block", "second cluster" })
+            Assert.Contains(expected, output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_tool_has_the_packages_version()
+    {
+        // What bm-dev-ctl --version prints when it runs as its own program (checked on the installed tool by PackageTests).
+        var tool = typeof(Cli).Assembly.GetName().Version!;
+        Assert.Equal(typeof(LocalCluster).Assembly.GetName().Version, tool);
+        Assert.Equal(new Version(0, 1, 0, 0), tool);
     }
 
     [Theory]

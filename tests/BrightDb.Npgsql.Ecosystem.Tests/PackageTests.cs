@@ -69,6 +69,47 @@ public sealed class PackageTests(SeedClusterFixture fixture)
         }
     }
 
+    [Fact]
+    public async Task Bm_dev_ctl_packs_as_a_dotnet_tool_that_installs_from_a_folder_and_runs()
+    {
+        var repo = RepositoryRoot();
+        var work = Directory.CreateTempSubdirectory("bm-dev-ctl-tool-");
+        var version = $"0.0.0-smoke.{DateTime.UtcNow:yyyyMMddHHmmss}.{Environment.ProcessId}";
+        var cached = Path.Combine(NuGetPackagesFolder(), "bm-dev-ctl", version);
+        try
+        {
+            var feed = Path.Combine(work.FullName, "feed");
+            await RunAsync(repo, "pack", Path.Combine(repo, "src", "BmDevCtl", "BmDevCtl.csproj"), "-c", "Release",
+                "-o", feed, "--artifacts-path", Path.Combine(work.FullName, "artifacts"), $"-p:Version={version}", "-nologo", "-v", "q");
+            Assert.True(File.Exists(Path.Combine(feed, $"bm-dev-ctl.{version}.nupkg")));
+
+            var tools = Path.Combine(work.FullName, "tools");
+            await RunAsync(work.FullName, "tool", "install", "bm-dev-ctl", "--tool-path", tools, "--add-source", feed, "--version", version);
+            var tool = Path.Combine(tools, "bm-dev-ctl");
+            Assert.StartsWith(version, (await RunToolAsync(tool, "--version")).Trim(), StringComparison.Ordinal);
+            Assert.Contains("--address_block", await RunToolAsync(tool, "create", "--help"), StringComparison.Ordinal);
+        }
+        finally
+        {
+            work.Delete(recursive: true);
+            if (Directory.Exists(cached))
+                Directory.Delete(cached, recursive: true);
+        }
+
+        static async Task<string> RunToolAsync(string tool, params string[] arguments)
+        {
+            var start = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var argument in arguments)
+                start.ArgumentList.Add(argument);
+            using var process = Process.Start(start)!;
+            var output = process.StandardOutput.ReadToEndAsync();
+            var error = process.StandardError.ReadToEndAsync();
+            await process.WaitForExitAsync();
+            Assert.True(process.ExitCode == 0, $"{tool} {string.Join(' ', arguments)} exited {process.ExitCode}: {await error}");
+            return await output;
+        }
+    }
+
     static async Task<string> RunAsync(string directory, params string[] arguments)
     {
         var start = new ProcessStartInfo("dotnet") { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
