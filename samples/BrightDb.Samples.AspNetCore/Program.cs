@@ -1,4 +1,5 @@
 using BrightDb.Npgsql;
+using BrightDb.Npgsql.HealthChecks;
 using BrightDb.Samples.AspNetCore;
 using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -18,8 +19,12 @@ builder.Services.AddBrightDbDataSourceView(Views.Reads, LoadBalanceMode.PreferRe
 builder.Services.AddBrightDbDataSourceView(Views.Writes, LoadBalanceMode.PreferPrimary);
 // EF Core on the balanced data source: every connection the context opens is balanced and fails over.
 builder.Services.AddDbContext<SampleContext>((services, options) => options.UseNpgsql(services.GetRequiredService<BrightDbDataSource>()));
+// Healthy with every server up, Degraded with some marked down, Unhealthy when none answers.
+builder.Services.AddHealthChecks().AddBrightDb();
 
 var app = builder.Build();
+
+app.MapHealthChecks("/health");
 
 // Connections open on each server, as the driver counts them: { "127.0.0.1": 10, "127.0.0.2": 10, ... }.
 app.MapGet("/hosts", (BrightDbDataSource dataSource) => TypedResults.Ok(dataSource.GetHostToConnectionMap()));

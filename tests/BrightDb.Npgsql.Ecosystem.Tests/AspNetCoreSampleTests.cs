@@ -52,6 +52,7 @@ public sealed class AspNetCoreSampleTests(SeedClusterFixture fixture)
 
         var ef = await client.GetFromJsonAsync<ServerName>("/ef/server");
         Assert.Contains(ef!.Server, nodes);
+        Assert.Equal("Healthy", await client.GetStringAsync("/health"));
     }
 
     static string Show(Dictionary<string, int>? hosts) =>

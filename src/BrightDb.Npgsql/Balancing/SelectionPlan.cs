@@ -10,9 +10,10 @@ namespace BrightDb.Npgsql.Balancing;
 /// </summary>
 sealed class SelectionPlan
 {
-    SelectionPlan(ServerEndpoint[][] groups, string? emptyReason, int capacity)
+    SelectionPlan(ServerEndpoint[][] groups, string? emptyReason, int capacity, ServerEndpoint[]? preferred = null)
     {
         Groups = groups;
+        Preferred = preferred ?? (groups.Length > 0 ? groups[0] : []);
         EmptyReason = emptyReason;
         Capacity = capacity;
         Bands = groups.Select(ClusterWideLoad.Band).ToArray();
@@ -36,6 +37,13 @@ sealed class SelectionPlan
     /// passed over while another candidate has room: waiting for a pool slot there would only delay the open.
     /// </summary>
     internal int Capacity { get; }
+
+    /// <summary>
+    /// The servers the settings prefer most: of the node type chosen first, at the first level of the topology keys (all of
+    /// that type without keys). Empty when the cluster has none, although opens then go to the next group (what a health
+    /// check reports as degraded).
+    /// </summary>
+    internal ServerEndpoint[] Preferred { get; }
 
     /// <summary>Candidate groups, most preferred first. Every endpoint appears at most once.</summary>
     internal ServerEndpoint[][] Groups { get; }
@@ -63,16 +71,19 @@ sealed class SelectionPlan
         };
 
         var groups = new List<ServerEndpoint[]>();
+        ServerEndpoint[]? preferred = null;
         foreach (var type in typeOrder)
         {
             var ofType = servers.Where(s => type is null || s.Info?.NodeType == type).ToList();
             if (keys.Count == 0)
             {
+                preferred ??= [.. ofType];
                 Add(groups, ofType);
                 continue;
             }
 
             var levelOf = ofType.ToDictionary(s => s, s => BestLevel(s.Info, keys));
+            preferred ??= [.. ofType.Where(s => levelOf[s] == 1)];
             for (var level = 1; level <= TopologyKey.MaxLevel; level++)
                 Add(groups, ofType.Where(s => levelOf[s] == level));
             if (!topologyKeysOnly)
@@ -94,7 +105,7 @@ sealed class SelectionPlan
             };
         }
 
-        return new SelectionPlan([.. groups], emptyReason, capacity);
+        return new SelectionPlan([.. groups], emptyReason, capacity, preferred);
     }
 
     static void Add(List<ServerEndpoint[]> groups, IEnumerable<ServerEndpoint> group)

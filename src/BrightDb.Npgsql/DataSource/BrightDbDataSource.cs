@@ -137,6 +137,14 @@ public sealed class BrightDbDataSource : DbDataSource
     public IReadOnlyDictionary<string, int> GetHostToConnectionMap() =>
         IsDisposed ? new Dictionary<string, int>(StringComparer.Ordinal) : _opener.HostToConnectionMap();
 
+    /// <summary>
+    /// Each server of the current snapshot as this data source sees it now: marked down or not (and why), its count in
+    /// <see cref="GetHostToConnectionMap"/>, and whether it is in the most preferred group (topology keys' first level and the
+    /// node type this data source, or view, chooses first). Empty before the first discovery and when balancing is off.
+    /// What a health check reports (package <c>BrightDb.Npgsql.HealthChecks</c>).
+    /// </summary>
+    public IReadOnlyList<BrightDbServerState> GetServerStates() => IsDisposed ? [] : _opener.ServerStates();
+
     /// <summary>Reads <c>yb_servers()</c> now instead of waiting for the refresh interval.</summary>
     /// <exception cref="InvalidOperationException">Balancing is off.</exception>
     public Task<ClusterTopology> RefreshTopologyAsync(CancellationToken cancellationToken = default) =>

@@ -93,6 +93,20 @@ sealed class BalancedOpener : IConnectionOpener
     public IReadOnlyDictionary<string, int> HostToConnectionMap() =>
         HostConnectionMap.Read(_topology, _settings.Pooling ? _dataSources.PoolName : null);
 
+    public IReadOnlyList<BrightDbServerState> ServerStates() => ServerStates(_settings.LoadBalance);
+
+    /// <summary>The servers of the current snapshot as chosen by <paramref name="mode"/> (the data source's own, or a view's).</summary>
+    internal IReadOnlyList<BrightDbServerState> ServerStates(LoadBalanceMode mode)
+    {
+        if (_topology.Current?.ForMode(mode, _settings) is not { } state)
+            return [];
+        var map = HostToConnectionMap();
+        var preferred = state.Plan.Preferred;
+        return [.. state.Servers.Select(s => new BrightDbServerState(
+            s.Address.Host, s.Address.Port, s.Info, s.DownUntil != 0, s.DownUntil != 0 ? s.LastFailure : null,
+            map.GetValueOrDefault(s.HostMapKey), preferred.Contains(s)))];
+    }
+
     public IEnumerable<NpgsqlDataSource> NpgsqlDataSources =>
         _topology.AllEndpoints().SelectMany(e => new NpgsqlDataSource?[] { e.PoolsIfCreated, e.ControlIfCreated }).OfType<NpgsqlDataSource>();
 

@@ -21,6 +21,8 @@ sealed class BalancedView(BalancedOpener opener, LoadBalanceMode mode) : IConnec
 
     public IReadOnlyDictionary<string, int> HostToConnectionMap() => opener.HostToConnectionMap();
 
+    public IReadOnlyList<BrightDbServerState> ServerStates() => opener.ServerStates(mode);
+
     public IEnumerable<NpgsqlDataSource> NpgsqlDataSources => opener.NpgsqlDataSources;
 
     public Task<ClusterTopology> RefreshTopologyAsync(CancellationToken cancellationToken) => opener.RefreshTopologyAsync(cancellationToken);

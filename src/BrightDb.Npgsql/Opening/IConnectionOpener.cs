@@ -23,6 +23,9 @@ interface IConnectionOpener : IAsyncDisposable
     /// <summary>The servers of the current snapshot, for metrics.</summary>
     IEnumerable<ServerEndpoint> ActiveEndpoints { get; }
 
+    /// <summary>Each server of the current snapshot: marked down or not, its connections, whether it is preferred.</summary>
+    IReadOnlyList<BrightDbServerState> ServerStates();
+
     /// <summary>Connections open on each server, by the server's key in the map.</summary>
     IReadOnlyDictionary<string, int> HostToConnectionMap();
 

@@ -21,6 +21,8 @@ sealed class PlainOpener(NpgsqlDataSource dataSource) : IConnectionOpener
 
     public IEnumerable<ServerEndpoint> ActiveEndpoints => [];
 
+    public IReadOnlyList<BrightDbServerState> ServerStates() => [];
+
     public IReadOnlyDictionary<string, int> HostToConnectionMap() => new Dictionary<string, int>(StringComparer.Ordinal);
 
     public Task<ClusterTopology> RefreshTopologyAsync(CancellationToken cancellationToken) =>
