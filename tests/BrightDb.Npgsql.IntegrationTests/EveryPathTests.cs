@@ -139,6 +139,30 @@ static class EveryPath
         }
     }
 
+    /// <summary>
+    /// Opens <paramref name="count"/> connections with <paramref name="open"/>, each running <c>SELECT 1</c>, into
+    /// <paramref name="held"/>; returns each failed request, described, instead of stopping at the first.
+    /// </summary>
+    internal static async Task<List<string>> OpenEachAsync(Func<Task<NpgsqlConnection>> open, int count, ConnectionSet held)
+    {
+        var failures = new List<string>();
+        for (var i = 0; i < count; i++)
+        {
+            try
+            {
+                var connection = await open();
+                held.Add(connection);
+                await SelectOneAsync(connection);
+            }
+            catch (Exception e)
+            {
+                failures.Add(Describe(i, e));
+            }
+        }
+
+        return failures;
+    }
+
     /// <summary>Every node running again: killed or stopped ones started, paused ones resumed.</summary>
     internal static async Task RestoreAsync(Cluster cluster)
     {
@@ -281,20 +305,7 @@ public sealed class EveryPathKilledNodeTests(ThreeZonesClusterFixture fixture) :
         try
         {
             await using var held = new ConnectionSet();
-            var failures = new List<string>();
-            for (var i = 0; i < 12; i++)
-            {
-                try
-                {
-                    var connection = await open(ds);
-                    held.Add(connection);
-                    await EveryPath.SelectOneAsync(connection);
-                }
-                catch (Exception e)
-                {
-                    failures.Add(EveryPath.Describe(i, e));
-                }
-            }
+            var failures = await EveryPath.OpenEachAsync(() => open(ds), 12, held);
 
             var (map, servers) = await EveryPath.MapAndServersEventuallyAsync(ds, Cluster, app);
             var verdict = new Verdict();

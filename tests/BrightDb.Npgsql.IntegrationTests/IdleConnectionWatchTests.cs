@@ -73,20 +73,7 @@ public sealed class IdleConnectionWatchTests(ThreeZonesClusterFixture fixture) :
         try
         {
             await using var held = new ConnectionSet();
-            var failures = new List<string>();
-            for (var i = 0; i < 12; i++)
-            {
-                try
-                {
-                    var connection = await ds.OpenConnectionAsync();
-                    held.Add(connection);
-                    await EveryPath.SelectOneAsync(connection);
-                }
-                catch (Exception e)
-                {
-                    failures.Add(EveryPath.Describe(i, e));
-                }
-            }
+            var failures = await EveryPath.OpenEachAsync(async () => await ds.OpenConnectionAsync(), 12, held);
 
             var (map, servers) = await EveryPath.MapAndServersEventuallyAsync(ds, Cluster, app);
             // A stopped server leaves yb_servers(): the map then has no entry for it ("-"), and it holds nothing.

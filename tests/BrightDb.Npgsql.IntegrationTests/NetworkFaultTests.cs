@@ -34,21 +34,8 @@ public sealed class NetworkFaultTests(ITestOutputHelper output) : IAsyncLifetime
         await using var ds = Counts.Create(EveryPath.ConnectionString(_cluster, app, pooling: false, hedgedOpenDelay: 2000));
         await _cluster.SetFaultAsync(Faulty.Index, NodeFault.Latency(TimeSpan.FromMilliseconds(200), FaultDirection.Down));
         await using var held = new ConnectionSet();
-        var failures = new List<string>();
         var watch = Stopwatch.StartNew();
-        for (var i = 0; i < 30; i++)
-        {
-            try
-            {
-                var connection = await ds.OpenConnectionAsync();
-                held.Add(connection);
-                await EveryPath.SelectOneAsync(connection);
-            }
-            catch (Exception e)
-            {
-                failures.Add(EveryPath.Describe(i, e));
-            }
-        }
+        var failures = await EveryPath.OpenEachAsync(async () => await ds.OpenConnectionAsync(), 30, held);
 
         output.WriteLine($"30 opens with 200 ms added to node 2's answers: {watch.Elapsed.TotalSeconds:F1} s, map {Counts.Map(ds, _cluster)}");
         var verdict = new Verdict();

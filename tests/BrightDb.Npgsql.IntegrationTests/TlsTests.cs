@@ -42,13 +42,14 @@ public sealed class TlsTests(ITestOutputHelper output) : IAsyncLifetime
         }
 
         return seen;
+    }
 
-        static async Task<NpgsqlConnection> OpenCreatedAsync(BrightDbDataSource ds)
-        {
-            var created = ds.CreateConnection();
-            await created.OpenAsync();
-            return created;
-        }
+    /// <summary>A connection of <c>CreateConnection()</c>, opened as EF Core or Dapper would.</summary>
+    internal static async Task<NpgsqlConnection> OpenCreatedAsync(BrightDbDataSource ds)
+    {
+        var created = ds.CreateConnection();
+        await created.OpenAsync();
+        return created;
     }
 
     [Theory]
@@ -173,7 +174,7 @@ public sealed class TlsVerifyFullTests(ITestOutputHelper output) : IAsyncLifetim
             var subjects = new List<string>();
             for (var i = 0; i < 30; i++)
             {
-                var connection = i % 2 == 0 ? await ds.OpenConnectionAsync() : await OpenCreatedAsync(ds);
+                var connection = i % 2 == 0 ? await ds.OpenConnectionAsync() : await TlsTests.OpenCreatedAsync(ds);
                 held.Add(connection);
                 await using var command = new NpgsqlCommand("select coalesce(client_dn, '(none)') from pg_stat_ssl where pid = pg_backend_pid() and ssl", connection);
                 subjects.Add((string?)await command.ExecuteScalarAsync() ?? "(not encrypted)");
@@ -241,12 +242,5 @@ public sealed class TlsVerifyFullTests(ITestOutputHelper output) : IAsyncLifetim
               $"application_name={app} sslmode=verify-full sslrootcert={root} sslcert={certificate} sslkey={key} hedged_open_delay=10000"
             : $"Host={n1.Host};Port={n1.Port};Database=bigmath;Username=bigmath;Password={_cluster.Password};Load Balance Hosts=true;" +
               $"Application Name={app};SSL Mode=VerifyFull;Root Certificate={root};SSL Certificate={certificate};SSL Key={key};Hedged Open Delay=10000";
-    }
-
-    static async Task<NpgsqlConnection> OpenCreatedAsync(BrightDbDataSource ds)
-    {
-        var created = ds.CreateConnection();
-        await created.OpenAsync();
-        return created;
     }
 }
