@@ -115,3 +115,74 @@ public sealed class HostNamesWithTwoAddressesTests(ITestOutputHelper output) : I
         verdict.Assert(ds);
     }
 }
+
+/// <summary>
+/// The listed host <c>localhost</c>, as in the psycopg2-brightdb tutorial: a cluster on 127.0.0.1-3 (block 0) on a port
+/// of its own (free on every node's address, so that a tutorial cluster on port 2521 may run beside it) and without rpcz.
+/// Discovery goes through <c>localhost</c>; the 30 connections go 10/10/10 on the addresses <c>yb_servers()</c> reports.
+/// </summary>
+public sealed class ListedLocalhostTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    LocalCluster.LocalCluster _cluster = null!;
+
+    public async Task InitializeAsync()
+    {
+        var port = FreePortOnTheFirstThreeAddresses();
+        _cluster = await LocalCluster.LocalCluster.StartAsync(new LocalClusterOptions
+        {
+            Nodes = [.. new[] { EveryPath.Zone2a, EveryPath.Zone2a, EveryPath.Zone2b }.Select(p => new NodeSpec(Placement.Parse(p)))],
+            AddressBlock = 0,
+            Port = port,
+            StartRpcz = false,
+        });
+    }
+
+    public async Task DisposeAsync() => await _cluster.DisposeAsync();
+
+    [Fact]
+    public async Task Listed_host_localhost_balances_10_10_10()
+    {
+        const string App = "listed-localhost";
+        await using var ds = BrightDbDataSource.Create(
+            $"host=localhost port={_cluster.Node(1).Port} dbname=bigmath user=bigmath password={_cluster.Password} load_balance=true " +
+            $"application_name={App} hedged_open_delay=10000");
+        await using var held = new ConnectionSet();
+        await EveryPath.OpenHeldAsync(ds, 30, held);
+        var servers = await Counts.ServerEventuallyAsync(_cluster, App, "10/10/10");
+        var map = ds.GetHostToConnectionMap();
+        output.WriteLine($"map {string.Join(", ", map.Select(e => $"{e.Key}={e.Value}"))}; servers {servers}");
+        var verdict = new Verdict();
+        verdict.Equal("10/10/10", servers, "the servers' counts");
+        verdict.Check(_cluster.Nodes.All(n => map.GetValueOrDefault(n.Host) == 10) && map.Values.Sum() == 30,
+            $"the map is not 10 on each node: {string.Join(", ", map.Select(e => $"{e.Key}={e.Value}"))}");
+        verdict.Assert(ds);
+    }
+
+    /// <summary>A port no one listens on at 127.0.0.1, 127.0.0.2 and 127.0.0.3, from the kernel's ephemeral range.</summary>
+    static int FreePortOnTheFirstThreeAddresses()
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+            probe.Start();
+            var port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+            probe.Stop();
+            if (new[] { "127.0.0.2", "127.0.0.3" }.All(a => IsFree(a, port)) || attempt > 20)
+                return port;
+        }
+
+        static bool IsFree(string address, int port)
+        {
+            try
+            {
+                using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Parse(address), port);
+                listener.Start();
+                return true;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                return false;
+            }
+        }
+    }
+}

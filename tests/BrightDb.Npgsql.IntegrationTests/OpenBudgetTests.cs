@@ -131,4 +131,38 @@ public sealed class OpenBudgetTests(ThreeZonesClusterFixture fixture, ITestOutpu
             await EveryPath.RestoreAsync(Cluster);
         }
     }
+
+    /// <summary>
+    /// The first open of a data source waits for the discovery: a slow <c>yb_servers()</c> (1.5 s of a 3 s Timeout) leaves
+    /// the first attempt, on silent servers, only the rest; the open as a whole still ends within Timeout.
+    /// </summary>
+    [Theory]
+    [InlineData("OpenConnection")]
+    [InlineData("OpenConnectionAsync")]
+    public async Task A_slow_discovery_is_part_of_the_first_opens_Timeout(string path)
+    {
+        var app = "budget-slow-discovery-" + path.ToLowerInvariant();
+        var silent = new[] { Cluster.Nodes[1], Cluster.Nodes[2] };
+        foreach (var node in silent)
+            await Cluster.PauseNodeAsync(node.Index);
+        await Cluster.SetYbServersBehaviorAsync(YbServersBehavior.Slow(TimeSpan.FromMilliseconds(1500)));
+        try
+        {
+            await using var ds = Counts.Create(EveryPath.ConnectionString(Cluster, app, pooling: false, hedgedOpenDelay: 2000,
+                extra: $"Timeout={Budget.TotalSeconds};Topology Keys={EveryPath.Zone2b},{EveryPath.Zone2c};Fallback To Topology Keys Only=true"));
+            var watch = Stopwatch.StartNew();
+            var error = await Assert.ThrowsAnyAsync<Exception>(async () =>
+            {
+                await using var connection = await OpenAsync(ds, path);
+            });
+            watch.Stop();
+            output.WriteLine($"{path}, yb_servers() 1.5 s, nodes 2 and 3 silent, Timeout={Budget.TotalSeconds}: failed in {watch.Elapsed.TotalSeconds:F2} s: {error.Message}");
+            Assert.True(watch.Elapsed < Budget + Margin, $"took {watch.Elapsed.TotalSeconds:F2} s, over Timeout ({Budget.TotalSeconds} s) + {Margin.TotalMilliseconds} ms: {error.Message}");
+        }
+        finally
+        {
+            await Cluster.SetYbServersBehaviorAsync(YbServersBehavior.Normal);
+            await EveryPath.RestoreAsync(Cluster);
+        }
+    }
 }

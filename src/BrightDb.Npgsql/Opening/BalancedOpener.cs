@@ -191,14 +191,16 @@ sealed class BalancedOpener : IConnectionOpener
 
                 // 4. A pooled open with an idle connection completes here, without any further allocation. The first attempt,
                 //    when nothing was waited for, is bounded by Npgsql's own Timeout; any other gets what is left of it (a
-                //    synchronous open then runs Npgsql's asynchronous open and waits for it, the one way to bound it).
+                //    synchronous open then runs Npgsql's asynchronous open and waits for it, the one way to bound it). An open
+                //    that waited for the discovery has already spent part of its Timeout: its first attempt gets what is left.
+                var bounded = failures is not null || gateWaited || budget.Started;
                 if (!async)
                 {
                     // A synchronous attempt returns only once it ended: the clock must run before it, in case it fails.
                     budget.Start();
                 }
 
-                var attemptToken = failures is not null || gateWaited ? budget.Token(cancellationToken) : cancellationToken;
+                var attemptToken = bounded ? budget.Token(cancellationToken) : cancellationToken;
                 var attemptAsync = async || attemptToken != cancellationToken;
                 var attempt = AttemptAsync(ticket, kind == SelectionKind.Probe, attemptAsync, attemptToken, cancellationToken, budget.Timer);
                 if (attempt.IsCompletedSuccessfully)
