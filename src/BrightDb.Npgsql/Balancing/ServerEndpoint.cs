@@ -275,7 +275,7 @@ sealed class ServerEndpoint
         return Interlocked.Exchange(ref _downUntil, 0) != 0;
     }
 
-    /// <summary>Notices between opens that the server lost the pool's idle connections; <see langword="null"/> when unpooled.</summary>
+    /// <summary>Notices between opens that the server lost the pool's idle connections; <see langword="null"/> unless pooled with <c>Host Recheck Seconds</c> set (<see cref="BrightDbSettings.WatchServers"/>).</summary>
     internal ServerWatch? Watch { get; set; }
 
     /// <summary>Closes idle pooled connections now and busy ones when they are returned.</summary>
