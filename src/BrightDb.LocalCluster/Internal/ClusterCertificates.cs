@@ -61,18 +61,38 @@ static class ClusterCertificates
             return;
         }
 
+        Issue(baseDirectory, ServerSetup.User, alternativeNames: null, ClientAuthentication, certificateFile, keyFile);
+    }
+
+    /// <summary>TLS Web Client Authentication, the extended key usage of a client certificate.</summary>
+    const string ClientAuthentication = "1.3.6.1.5.5.7.3.2";
+
+    /// <summary>TLS Web Server Authentication, the extended key usage of a server certificate.</summary>
+    const string ServerAuthentication = "1.3.6.1.5.5.7.3.1";
+
+    /// <summary>
+    /// Writes a certificate for <paramref name="commonName"/> (and <paramref name="alternativeNames"/>, when given) signed
+    /// by the cluster's authority, for <paramref name="usage"/>, and its key (readable by its owner only).
+    /// </summary>
+    static void Issue(string baseDirectory, string commonName, X509Extension? alternativeNames, string usage, string certificateFile, string keyFile)
+    {
         using var authority = X509Certificate2.CreateFromPemFile(AuthorityFile(baseDirectory), Path.Combine(baseDirectory, AuthorityKeyFileName));
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN={ServerSetup.User}, O=BrightDB local cluster", key, HashAlgorithmName.SHA256);
+        var request = new CertificateRequest($"CN={commonName}, O=BrightDB local cluster", key, HashAlgorithmName.SHA256);
+        if (alternativeNames is not null)
+        {
+            request.CertificateExtensions.Add(alternativeNames);
+        }
+
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: false, hasPathLengthConstraint: false, pathLengthConstraint: 0, critical: true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyAgreement, critical: true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], critical: false));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(usage)], critical: false));
         var serial = RandomNumberGenerator.GetBytes(16);
         serial[0] &= 0x7F;
         var now = DateTimeOffset.UtcNow;
         using var certificate = request.Create(authority, now.AddDays(-1), now.AddYears(5), serial);
-        WritePrivate(keyFile, key.ExportPkcs8PrivateKeyPem());
         File.WriteAllText(certificateFile, certificate.ExportCertificatePem());
+        WritePrivate(keyFile, key.ExportPkcs8PrivateKeyPem());
     }
 
     /// <summary>
@@ -82,10 +102,7 @@ static class ClusterCertificates
     /// </summary>
     public static (string Certificate, string Key) IssueServer(string baseDirectory, string directory, IReadOnlyList<string> names, bool wrong)
     {
-        using var authority = X509Certificate2.CreateFromPemFile(AuthorityFile(baseDirectory), Path.Combine(baseDirectory, AuthorityKeyFileName));
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         IReadOnlyList<string> listed = wrong ? [WrongAddress] : names;
-        var request = new CertificateRequest($"CN={listed[0]}, O=BrightDB local cluster", key, HashAlgorithmName.SHA256);
         var alternativeNames = new SubjectAlternativeNameBuilder();
         foreach (var name in listed)
         {
@@ -99,18 +116,9 @@ static class ClusterCertificates
             }
         }
 
-        request.CertificateExtensions.Add(alternativeNames.Build());
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: false, hasPathLengthConstraint: false, pathLengthConstraint: 0, critical: true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyAgreement, critical: true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], critical: false));
-        var serial = RandomNumberGenerator.GetBytes(16);
-        serial[0] &= 0x7F;
-        var now = DateTimeOffset.UtcNow;
-        using var certificate = request.Create(authority, now.AddDays(-1), now.AddYears(5), serial);
         var certificateFile = Path.Combine(directory, ServerCertificateFileName);
         var keyFile = Path.Combine(directory, ServerKeyFileName);
-        File.WriteAllText(certificateFile, certificate.ExportCertificatePem());
-        WritePrivate(keyFile, key.ExportPkcs8PrivateKeyPem());
+        Issue(baseDirectory, listed[0], alternativeNames.Build(), ServerAuthentication, certificateFile, keyFile);
         return (certificateFile, keyFile);
     }
 
