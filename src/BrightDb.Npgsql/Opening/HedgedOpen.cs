@@ -205,7 +205,11 @@ sealed class HedgedOpen(BalancedOpener opener, BrightDbSettings settings, TimePr
 
     /// <summary>The failure of an attempt that the open's time budget cut short: it says nothing of the server's health.</summary>
     internal static TimeoutException RanOut(ServerEndpoint server, Exception? inner = null) =>
-        new($"the open's Timeout ran out while connecting to {server}", inner);
+        new(server.Fallbacks.Count == 0
+            ? $"the open's Timeout ran out while connecting to {server}"
+            // Npgsql goes through the server's host list within the attempt: it may have been at any of them.
+            : $"the open's Timeout ran out while connecting to {server} or, within the same attempt, its next hosts {string.Join(", ", server.Fallbacks)}",
+            inner);
 
     /// <summary>A server that has not answered within the hedge delay: other opens skip it, as a suspect of hanging.</summary>
     void Suspect(ServerEndpoint server, OpenFailures failures)
