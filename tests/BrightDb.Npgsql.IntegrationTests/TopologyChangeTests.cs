@@ -164,6 +164,48 @@ public sealed class TopologyChangeTests(ITestOutputHelper output) : IAsyncLifeti
         }
     }
 
+    /// <summary>
+    /// An open that read the snapshot before the refresh and chose the dropped node connects there after the refresh emptied
+    /// its pool: that connection is closed when returned, not kept idle (dead once the node stops) until its idle lifetime.
+    /// The idle lifetime is raised to 300 s so that only the driver can close it within the wait.
+    /// </summary>
+    [Fact]
+    public async Task A_connection_opened_on_a_dropped_node_after_the_refresh_is_closed_when_returned()
+    {
+        var app = "topo-drop-late";
+        var members = Members;
+        var target = members[^1];
+        var others = members.Where(n => n != target).ToList();
+        await using var ds = Create(ConnectionString(app, pooling: true, extra: "Connection Idle Lifetime=300"));
+        await CloseAsync(await OpenAsync(ds, members.Count));
+        var endpoint = ds.ActiveEndpoints().Single(e => e.Address.Host == target.Host);
+
+        await _cluster.SetYbServersOverrideAsync([.. others.Select(n => ClusterWaits.RowOf(_cluster, n))]);
+        try
+        {
+            await ds.RefreshTopologyAsync();
+            Assert.True(endpoint.Removed);
+            await ClusterWaits.ServerCountBecomesAsync(_cluster, app, target, 0);
+
+            // What such an open does once it has chosen the server: a connection of the server's data source, counted by its handler.
+            var late = endpoint.DataSource.CreateConnection();
+            late.StateChange += endpoint.OnStateChange;
+            await late.OpenAsync();
+            Assert.Equal(target.Host, late.Host);
+            await using (var command = new NpgsqlCommand("SELECT 1", late))
+                Assert.Equal(1, await command.ExecuteScalarAsync());
+            await ClusterWaits.ServerCountBecomesAsync(_cluster, app, target, 1);
+
+            await late.DisposeAsync();
+            await ClusterWaits.ServerCountBecomesAsync(_cluster, app, target, 0);
+            Assert.False(ds.GetHostToConnectionMap().ContainsKey(target.Host), "the map still lists the dropped node after its last connection closed");
+        }
+        finally
+        {
+            await _cluster.SetYbServersOverrideAsync(null);
+        }
+    }
+
     [Fact]
     public async Task Removed_node_is_never_tried_after_the_refresh_and_its_pool_is_emptied()
     {

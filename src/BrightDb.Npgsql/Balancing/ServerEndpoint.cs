@@ -189,6 +189,11 @@ sealed class ServerEndpoint
             if (Volatile.Read(ref _straysOut) != 0 && sender is NpgsqlConnection connection && _strays is not null)
                 reached = _strays.Closed(this, connection) ?? this;
             Interlocked.Add(ref reached._counts, -OneOpen);
+            // Npgsql returned the connection to this server's pool before raising the event. A server that left the
+            // cluster keeps nothing idle: a connection opened on it after it left (an open that chose it from the previous
+            // snapshot) would otherwise rest in the pool, dead once the server stops, until the idle lifetime closes it.
+            if (Removed)
+                ClearPool();
         }
     }
 

@@ -126,7 +126,8 @@ sealed class ServerHealth
 
     /// <summary>
     /// <paramref name="server"/> left the cluster: it is never chosen again, and its idle connections are closed (busy ones
-    /// when returned), so that it drains as the application finishes with them.
+    /// when returned), so that it drains as the application finishes with them. A connection opened on it after this (an
+    /// open that chose it from the previous snapshot) is closed when returned too (<see cref="ServerEndpoint"/>'s close handler).
     /// </summary>
     internal void Left(ServerEndpoint server) => server.ClearPool();
 
