@@ -139,6 +139,40 @@ public class ClusterWideLoadTests
         Assert.All(picked, n => Assert.InRange(n, 800, 1200));
     }
 
+    /// <summary>
+    /// The herd with small counts: processes that read 1/1/0 while others connect do not all take c. Each takes the lesser
+    /// of two servers drawn from those within one of the least: c unless both draws are a and b, so c two times in three
+    /// and a and b one time in six each (3000 draws: c 2000 ± 26, a and b 500 ± 20 as one standard deviation; the bounds
+    /// are about six of them).
+    /// </summary>
+    [Fact]
+    public void Processes_reading_the_same_small_report_take_its_least_loaded_server_two_times_in_three()
+    {
+        var picked = new int[3];
+        for (var process = 0; process < 3000; process++)
+        {
+            var servers = Three();
+            ClusterWideLoad.Weigh(servers, [1, 1, 0], () => _ => 0);
+            picked[Array.IndexOf(servers, Pick(Plan(servers)))]++;
+        }
+
+        Assert.InRange(picked[2], 1850, 2150);
+        Assert.InRange(picked[0], 380, 620);
+        Assert.InRange(picked[1], 380, 620);
+    }
+
+    /// <summary>A server two above the least is never taken: only those within one of it are drawn.</summary>
+    [Fact]
+    public void A_server_two_above_the_least_is_never_taken()
+    {
+        for (var process = 0; process < 1000; process++)
+        {
+            var servers = Three();
+            ClusterWideLoad.Weigh(servers, [2, 1, 0], () => _ => 0);
+            Assert.NotSame(servers[0], Pick(Plan(servers)));
+        }
+    }
+
     [Fact]
     public void Within_one_data_source_the_band_still_lets_its_own_opens_even_out()
     {

@@ -73,7 +73,8 @@ static class ServerSetup
     /// <summary>
     /// yb_servers(): reads the cluster's membership file through a link in the data directory, so one atomic file rename
     /// updates every node of a cluster at once. When the file lists count targets, <c>num_connections</c> is each node's
-    /// count of client backends at the call (this node's from pg_stat_activity, the others' over dblink), leaving out the
+    /// count of client backends at the call (this node's from pg_stat_activity, the others' over dblink, all asked at once
+    /// once the links are up, so that the counts are of about the same moment), leaving out the
     /// cluster's own superuser (the tool, and the counting itself) and drivers' own connections: those in the middle of a
     /// yb_servers() call (the asking one included) and those the BrightDB driver names "(BrightDB control)". Asking is not
     /// load, and many processes starting at once would otherwise all be counted on the server they ask; a node that cannot be asked within 2 s reports NULL (unknown). SECURITY DEFINER because
@@ -92,6 +93,10 @@ static class ServerSetup
           counted jsonb := '{}'::jsonb;
           target record;
           n bigint;
+          link text;
+          links text[] := '{}';
+          link_uuids text[] := '{}';
+          local_uuid text;
           count_sql constant text := 'SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = ''client backend'' '
             || 'AND usename IS DISTINCT FROM ''{{AdminUser}}'' '
             || 'AND application_name NOT LIKE ''%(BrightDB control)'' '
@@ -109,21 +114,54 @@ static class ServerSetup
               NULL;
           END CASE;
           IF pg_catalog.jsonb_typeof(doc->'count_targets') = 'array' THEN
+            -- Links left open by an earlier call of this session that stopped half-way.
+            FOR link IN SELECT l FROM pg_catalog.unnest({{InternalSchema}}.dblink_get_connections()) AS l WHERE l LIKE 'brightdb_count_%' LOOP
+              PERFORM {{InternalSchema}}.dblink_disconnect(link);
+            END LOOP;
+            -- 1. Connect to every other node first: the slow part (a connection with SCRAM each).
             FOR target IN SELECT * FROM pg_catalog.jsonb_to_recordset(doc->'count_targets') AS t(uuid text, host text, port integer) LOOP
+              IF pg_catalog.host(pg_catalog.inet_server_addr()) = target.host AND pg_catalog.inet_server_port() = target.port THEN
+                local_uuid := target.uuid;
+                CONTINUE;
+              END IF;
+              link := 'brightdb_count_' || target.uuid;
               BEGIN
-                IF pg_catalog.host(pg_catalog.inet_server_addr()) = target.host AND pg_catalog.inet_server_port() = target.port THEN
-                  EXECUTE count_sql INTO n;
-                ELSE
-                  SELECT c INTO n FROM {{InternalSchema}}.dblink(
-                    pg_catalog.format('host=%s port=%s dbname=postgres user={{AdminUser}} password={{AdminPassword}} application_name={{ToolApplicationName}} connect_timeout=2',
-                      target.host, target.port),
-                    count_sql) AS r(c bigint);
-                END IF;
+                PERFORM {{InternalSchema}}.dblink_connect(link,
+                  pg_catalog.format('host=%s port=%s dbname=postgres user={{AdminUser}} password={{AdminPassword}} application_name={{ToolApplicationName}} connect_timeout=2',
+                    target.host, target.port));
+                links := links || link;
+                link_uuids := link_uuids || target.uuid;
+              EXCEPTION WHEN OTHERS THEN
+                -- A node that could not be asked is reported as NULL: unknown, not empty.
+                counted := counted || pg_catalog.jsonb_build_object(target.uuid, NULL::bigint);
+              END;
+            END LOOP;
+            -- 2. Then ask them all at once and count this node meanwhile, so that every node is counted at about the same
+            -- moment: counted one after another, the first would be the oldest by the time of a connection or two, and
+            -- processes that read the counts while others connect would all see that node as the least loaded.
+            FOR i IN 1 .. pg_catalog.cardinality(links) LOOP
+              BEGIN
+                PERFORM {{InternalSchema}}.dblink_send_query(links[i], count_sql);
+              EXCEPTION WHEN OTHERS THEN
+                NULL;
+              END;
+            END LOOP;
+            IF local_uuid IS NOT NULL THEN
+              EXECUTE count_sql INTO n;
+              counted := counted || pg_catalog.jsonb_build_object(local_uuid, n);
+            END IF;
+            FOR i IN 1 .. pg_catalog.cardinality(links) LOOP
+              BEGIN
+                SELECT c INTO n FROM {{InternalSchema}}.dblink_get_result(links[i]) AS r(c bigint);
               EXCEPTION WHEN OTHERS THEN
                 n := NULL;
               END;
-              counted := counted || pg_catalog.jsonb_build_object(target.uuid, n);
-              -- A node that could not be asked is reported as NULL: unknown, not empty.
+              counted := counted || pg_catalog.jsonb_build_object(link_uuids[i], n);
+              BEGIN
+                PERFORM {{InternalSchema}}.dblink_disconnect(links[i]);
+              EXCEPTION WHEN OTHERS THEN
+                NULL;
+              END;
             END LOOP;
           END IF;
           RETURN QUERY

@@ -131,7 +131,38 @@ static class ServerSelector
 
             if (ties == 0)
                 return null;
-            if (band > 0)
+            if (band == 0 && weighed)
+            {
+                // Small counts reported by the cluster: the lesser of two servers drawn at random from those within one
+                // connection of the least (the herd rule of ClusterWideLoad). When they are all at the least, any of them.
+                var near = 0;
+                for (var i = 0; i < group.Length; i++)
+                {
+                    var count = LoadIfEligible(group[i], time, ref now, exclude, pass, allowProbe, capacity, weighed);
+                    if (count >= 0 && count <= min + 1)
+                        tied[near++] = i;
+                }
+
+                if (near > ties)
+                {
+                    band = 1;
+                    var first = Random.Shared.Next(near);
+                    var second = Random.Shared.Next(near - 1);
+                    if (second >= first)
+                        second++;
+                    var a = group[tied[first]];
+                    var b = group[tied[second]];
+                    var loadA = ServerEndpoint.Load(a.CountsSnapshot) + a.Others;
+                    var loadB = ServerEndpoint.Load(b.CountsSnapshot) + b.Others;
+                    tied[0] = loadA < loadB || (loadA == loadB && Random.Shared.Next(2) == 0) ? tied[first] : tied[second];
+                    ties = 1;
+                }
+                else
+                {
+                    ties = near;
+                }
+            }
+            else if (band > 0)
             {
                 // Counts reported by the cluster: every server within the band above the least is as good (the herd rule of
                 // ClusterWideLoad). The servers seen at the minimum are in the list already; add the rest of the band.
