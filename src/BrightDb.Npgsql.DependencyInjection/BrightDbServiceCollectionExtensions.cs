@@ -42,10 +42,34 @@ public static class BrightDbServiceCollectionExtensions
         Action<BrightDbDataSourceBuilder>? configure = null,
         ServiceLifetime connectionLifetime = ServiceLifetime.Transient,
         ServiceLifetime dataSourceLifetime = ServiceLifetime.Singleton,
+        object? serviceKey = null) =>
+        services.AddBrightDbDataSource(
+            connectionString, configure is null ? static (_, _) => { } : (_, builder) => configure(builder), connectionLifetime, dataSourceLifetime, serviceKey);
+
+    /// <summary>
+    /// Registers a <see cref="BrightDbDataSource"/> and its connections as the other overload does, with a
+    /// <paramref name="configure"/> that is given the container, to take services from it (options, a password provider,
+    /// a time provider, …) when the data source is built.
+    /// </summary>
+    /// <param name="services">The collection to add the services to.</param>
+    /// <param name="connectionString">A connection string in ADO.NET, libpq or URI form, with this driver's keywords.</param>
+    /// <param name="configure">Further configuration of the data source, given the container that builds it.</param>
+    /// <param name="connectionLifetime">The lifetime of <see cref="NpgsqlConnection"/> and <see cref="DbConnection"/>; transient by default.</param>
+    /// <param name="dataSourceLifetime">The lifetime of <see cref="BrightDbDataSource"/> and <see cref="DbDataSource"/>; singleton by default.</param>
+    /// <param name="serviceKey">When not <see langword="null"/>, every service is registered as a keyed service under this key.</param>
+    /// <returns><paramref name="services"/>, to chain further calls.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="services"/>, <paramref name="connectionString"/> or <paramref name="configure"/> is <see langword="null"/>.</exception>
+    public static IServiceCollection AddBrightDbDataSource(
+        this IServiceCollection services,
+        string connectionString,
+        Action<IServiceProvider, BrightDbDataSourceBuilder> configure,
+        ServiceLifetime connectionLifetime = ServiceLifetime.Transient,
+        ServiceLifetime dataSourceLifetime = ServiceLifetime.Singleton,
         object? serviceKey = null)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(connectionString);
+        ArgumentNullException.ThrowIfNull(configure);
 
         if (serviceKey is null)
         {
@@ -112,11 +136,11 @@ public static class BrightDbServiceCollectionExtensions
         return services;
     }
 
-    static BrightDbDataSource Build(IServiceProvider services, string connectionString, Action<BrightDbDataSourceBuilder>? configure)
+    static BrightDbDataSource Build(IServiceProvider services, string connectionString, Action<IServiceProvider, BrightDbDataSourceBuilder> configure)
     {
         var builder = new BrightDbDataSourceBuilder(connectionString);
         builder.UseLoggerFactory(services.GetService<ILoggerFactory>());
-        configure?.Invoke(builder);
+        configure(services, builder);
         return builder.Build();
     }
 }

@@ -49,6 +49,52 @@ public sealed class DependencyInjectionTests(SeedClusterFixture fixture)
         Assert.Contains(logs.Entries, e => e is { Category: "BrightDb.Npgsql.Balancing", Level: LogLevel.Debug, EventId.Id: 2001 });
     }
 
+    sealed class TokenService(string token)
+    {
+        public int Calls;
+
+        public ValueTask<string> GetTokenAsync()
+        {
+            Interlocked.Increment(ref Calls);
+            return ValueTask.FromResult(token);
+        }
+    }
+
+    /// <summary>The overload given the container: the name and a periodic password provider come from registered services.</summary>
+    [Fact]
+    public async Task The_configure_overload_given_the_container_takes_services_from_it()
+    {
+        var services = new ServiceCollection();
+        var tokens = new TokenService(fixture.Cluster.Password);
+        services.AddSingleton(tokens);
+        var connectionString = fixture.ConnectionString("di-provider").Replace($"Password={fixture.Cluster.Password};", "", StringComparison.Ordinal);
+        Assert.DoesNotContain("Password", connectionString, StringComparison.OrdinalIgnoreCase);
+        services.AddBrightDbDataSource(connectionString, (sp, b) =>
+        {
+            b.Name = "di-provider";
+            var service = sp.GetRequiredService<TokenService>();
+            b.UsePeriodicPasswordProvider((_, _) => service.GetTokenAsync(), TimeSpan.FromMinutes(10), TimeSpan.FromSeconds(1));
+        });
+
+        await using var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateScopes = true, ValidateOnBuild = true });
+        var dataSource = provider.GetRequiredService<BrightDbDataSource>();
+        Assert.Equal("di-provider", dataSource.Name);
+        var held = new List<NpgsqlConnection>();
+        for (var i = 0; i < 3; i++)
+        {
+            var connection = provider.GetRequiredService<NpgsqlConnection>();
+            held.Add(connection);
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand("select current_user", connection);
+            Assert.Equal("bigmath", await command.ExecuteScalarAsync());
+        }
+
+        Assert.Equal(fixture.Cluster.Nodes.Select(n => n.Host).Order(), held.Select(c => c.Host!).Order());
+        Assert.Equal(1, Volatile.Read(ref tokens.Calls));
+        foreach (var connection in held)
+            await connection.DisposeAsync();
+    }
+
     [Fact]
     public async Task Views_registered_by_key_share_the_data_source_and_choose_by_node_type()
     {

@@ -4,7 +4,10 @@ using Npgsql;
 
 namespace BrightDb.Npgsql.IntegrationTests;
 
-/// <summary>What an Npgsql data source offers, across every server of the cluster: <see cref="BrightDbDataSource.Clear"/>.</summary>
+/// <summary>
+/// What an Npgsql data source and its builder offer, across every server of the cluster: <see cref="BrightDbDataSource.Clear"/>,
+/// one periodic password provider.
+/// </summary>
 public sealed class DataSourceParityTests : IAsyncLifetime
 {
     const string Secret = "first-secret";
@@ -53,5 +56,35 @@ public sealed class DataSourceParityTests : IAsyncLifetime
         var again = await OpenAndQueryAsync(ds, 6);
         Assert.Equal("2/2/2", await Counts.ServerEventuallyAsync(_cluster, app, "2/2/2"));
         await Counts.DisposeAllAsync(again);
+    }
+
+    /// <summary>
+    /// One provider call serves every server's connections and the driver's own (the discovery): Npgsql's own option,
+    /// configured on each server's data source, would have called it once per server and once per server asked.
+    /// </summary>
+    [Fact]
+    public async Task One_periodic_password_provider_serves_every_server_and_the_discovery()
+    {
+        const string app = "parity-password";
+        var calls = 0;
+        string? passwordGiven = "not called";
+        var builder = new BrightDbDataSourceBuilder(
+            $"Host={_cluster.Node(1).Host};Port={_cluster.Node(1).Port};Database=bigmath;Username=bigmath;" +
+            $"Load Balance Hosts=true;Application Name={app};Hedged Open Delay=10000");
+        builder.UsePeriodicPasswordProvider(
+            (settings, _) =>
+            {
+                Interlocked.Increment(ref calls);
+                passwordGiven = settings.Password;
+                return ValueTask.FromResult(Secret);
+            },
+            TimeSpan.FromMinutes(10), TimeSpan.FromSeconds(1));
+        await using var ds = builder.Build();
+
+        var held = await OpenAndQueryAsync(ds, 6);
+        Assert.Equal("2/2/2", await Counts.ServerEventuallyAsync(_cluster, app, "2/2/2"));
+        Assert.Equal(1, Volatile.Read(ref calls));
+        Assert.Null(passwordGiven);
+        await Counts.DisposeAllAsync(held);
     }
 }

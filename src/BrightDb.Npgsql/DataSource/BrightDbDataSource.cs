@@ -34,6 +34,8 @@ public sealed class BrightDbDataSource : DbDataSource
     /// <summary>The views made by <see cref="WithLoadBalance"/>, by mode (a data source's only).</summary>
     BrightDbDataSource?[]? _views;
     int _disposed;
+    /// <summary>What the data source ends with it (the periodic password provider).</summary>
+    IAsyncDisposable[] _owned = [];
 
     internal BrightDbDataSource(
         BrightDbSettings settings, string? name, ILoggerFactory? loggerFactory, Action<NpgsqlDataSourceBuilder>? configureNpgsql, TimeProvider time)
@@ -224,7 +226,12 @@ public sealed class BrightDbDataSource : DbDataSource
             return;
         DataSourceRegistry.Remove(this);
         await _opener.DisposeAsync().ConfigureAwait(false);
+        foreach (var owned in _owned)
+            await owned.DisposeAsync().ConfigureAwait(false);
     }
+
+    /// <summary>Ends <paramref name="resource"/> with this data source; called by the builder before the data source is handed out.</summary>
+    internal void Own(IAsyncDisposable resource) => _owned = [.. _owned, resource];
 
     /// <inheritdoc />
     public override string ToString() => $"{nameof(BrightDbDataSource)} {Name} ({_settings.LoadBalance}, {string.Join(",", _settings.ListedHosts)})";

@@ -1,12 +1,16 @@
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using Npgsql.TypeMapping;
 
 namespace BrightDb.Npgsql;
 
 /// <summary>
 /// Configures and builds a <see cref="BrightDbDataSource"/>, as <see cref="NpgsqlDataSourceBuilder"/> does for Npgsql.
+/// It is an <see cref="INpgsqlTypeMapper"/> like Npgsql's builder, so <c>MapEnum</c>, <c>MapComposite</c> and plugins
+/// (<c>UseNodaTime()</c>, <c>UseNetTopologySuite()</c>, <c>UseVector()</c>, …) are called on it directly: each mapping
+/// applies to every server's data source.
 /// </summary>
-public sealed class BrightDbDataSourceBuilder
+public sealed partial class BrightDbDataSourceBuilder : INpgsqlTypeMapper
 {
     Action<NpgsqlDataSourceBuilder>? _configureNpgsql;
     ILoggerFactory? _loggerFactory;
@@ -61,7 +65,34 @@ public sealed class BrightDbDataSourceBuilder
     }
 
     /// <summary>Builds the data source. No connection is made until the first open.</summary>
-    /// <exception cref="ArgumentException">The properties are inconsistent (no host, topology keys with balancing off, …).</exception>
-    public BrightDbDataSource Build() =>
-        new(ConnectionStrings.BrightDbSettings.From(ConnectionStringBuilder), Name, _loggerFactory, _configureNpgsql, _timeProvider);
+    /// <exception cref="ArgumentException">The properties are inconsistent (no host, topology keys with balancing off, a
+    /// password together with a periodic password provider, …).</exception>
+    public BrightDbDataSource Build()
+    {
+        if (_periodicPassword is not null && !string.IsNullOrEmpty(ConnectionStringBuilder.Password))
+            throw new ArgumentException("Password is set and so is a periodic password provider: give the password one way only.", nameof(ConnectionStringBuilder));
+        var settings = ConnectionStrings.BrightDbSettings.From(ConnectionStringBuilder);
+        var typeMappings = _typeMappings;
+        var configure = _configureNpgsql;
+        var password = _periodicPassword is var (provider, success, failure)
+            ? new PeriodicPassword(provider, new NpgsqlConnectionStringBuilder(settings.NpgsqlConnectionString(includePassword: false)), success, failure, _timeProvider)
+            : null;
+        Action<NpgsqlDataSourceBuilder>? configureEach = typeMappings is null && password is null
+            ? configure
+            : builder =>
+            {
+                typeMappings?.Invoke(builder);
+                if (password is not null)
+                    builder.UsePasswordProvider(_ => password.Get(), (_, cancellationToken) => password.GetAsync(cancellationToken));
+                configure?.Invoke(builder);
+            };
+        var dataSource = new BrightDbDataSource(settings, Name, _loggerFactory, configureEach, _timeProvider);
+        if (password is not null)
+        {
+            dataSource.Own(password);
+            password.Start();
+        }
+
+        return dataSource;
+    }
 }
