@@ -12,9 +12,9 @@ using Npgsql;
 // Dapper.
 var builder = WebApplication.CreateBuilder(args);
 
-var connectionString = builder.Configuration.GetConnectionString("BrightDb")
-    ?? throw new InvalidOperationException("Set ConnectionStrings:BrightDb (appsettings.json or ConnectionStrings__BrightDb).");
-builder.Services.AddBrightDbDataSource(connectionString, dataSource => dataSource.Name = "sample");
+// ConnectionStrings:cluster, with the driver's keywords from the section BrightDb:cluster (appsettings.json, or the
+// environment: ConnectionStrings__cluster, BrightDb__cluster__Topology Keys, ...).
+builder.Services.AddBrightDbDataSource(builder.Configuration, "cluster", (_, dataSource) => dataSource.Name = "sample");
 builder.Services.AddBrightDbDataSourceView(Views.Reads, LoadBalanceMode.PreferReadReplica);
 builder.Services.AddBrightDbDataSourceView(Views.Writes, LoadBalanceMode.PreferPrimary);
 // EF Core on the balanced data source: every connection the context opens is balanced and fails over.

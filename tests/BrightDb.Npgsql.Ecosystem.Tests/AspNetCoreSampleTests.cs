@@ -20,7 +20,7 @@ public sealed class AspNetCoreSampleTests(SeedClusterFixture fixture)
     public async Task Thirty_held_requests_show_10_10_10_on_hosts_and_every_endpoint_answers()
     {
         await using var factory = new WebApplicationFactory<Program>()
-            .WithWebHostBuilder(web => web.UseSetting("ConnectionStrings:BrightDb", fixture.ConnectionString(App)));
+            .WithWebHostBuilder(web => web.UseSetting("ConnectionStrings:cluster", fixture.ConnectionString(App)));
         using var client = factory.CreateClient();
         var nodes = fixture.Cluster.Nodes.Select(n => n.Host).ToList();
 
