@@ -50,6 +50,7 @@ sealed class ServerHealth
         MarkDown(server, reason);
         Log.FailingOver(_log, server.ToString(), reason);
         DriverMetrics.FailedOver(_dataSourceName, server);
+        DriverTracing.FailedOver(_dataSourceName, server, reason);
         RequestRefresh?.Invoke();
     }
 
@@ -64,6 +65,7 @@ sealed class ServerHealth
         MarkDown(server, Reason);
         Log.PassedOver(_log, server.ToString(), reached.ToString());
         DriverMetrics.FailedOver(_dataSourceName, server);
+        DriverTracing.FailedOver(_dataSourceName, server, Reason);
         RequestRefresh?.Invoke();
         if (wasUp)
             _ = LearnWhyAsync(server);

@@ -226,11 +226,22 @@ sealed class BalancedOpener : IConnectionOpener
                     }
 
                     var raceToken = budget.Token(cancellationToken);
-                    if (await _hedged.RaceAsync(endpoint, pending, state, failures ??= new OpenFailures(), budget, raceToken, cancellationToken)
-                            .ConfigureAwait(false) is { } hedged)
+                    using var hedge = DriverTracing.StartHedge(_name, endpoint);
+                    NpgsqlConnection? hedged;
+                    try
                     {
-                        return hedged;
+                        hedged = await _hedged.RaceAsync(endpoint, pending, state, failures ??= new OpenFailures(), budget, raceToken, cancellationToken)
+                            .ConfigureAwait(false);
                     }
+                    catch (Exception e)
+                    {
+                        DriverTracing.Failed(hedge, e);
+                        throw;
+                    }
+
+                    DriverTracing.HedgeEnded(hedge, hedged);
+                    if (hedged is not null)
+                        return hedged;
                 }
                 catch (Exception e) when (FailureClassifier.IsServerUnavailable(e, cancellationToken))
                 {

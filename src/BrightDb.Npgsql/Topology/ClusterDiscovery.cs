@@ -74,6 +74,7 @@ sealed class ClusterDiscovery(
                     throw new NpgsqlException($"yb_servers() on {endpoint} returned no usable server.");
 
                 Log.Refreshed(log, dataSourceName, endpoint.ToString(), time.GetElapsedTime(started).TotalMilliseconds);
+                DriverTracing.Asked(endpoint);
                 return new Result(new ClusterTopology(parsed.Servers, time.GetUtcNow(), fromYbServers: true)
                 {
                     ReportedConnections = parsed.Reported,

@@ -119,9 +119,11 @@ sealed class TopologyManager
     {
         var started = _time.GetTimestamp();
         _schedule.Started();
+        using var activity = DriverTracing.StartRefresh(_dataSourceName, first: Current is null);
         try
         {
             var found = await _discovery.DiscoverAsync(Current, _lifetime.Token).ConfigureAwait(false);
+            DriverTracing.Refreshed(activity, found.Topology);
             var state = Install(found.Topology);
             if (found.ProvisionalBecause is { } why)
             {
@@ -135,6 +137,7 @@ sealed class TopologyManager
         }
         catch (Exception e)
         {
+            DriverTracing.Failed(activity, e);
             DriverMetrics.Refreshed(_dataSourceName, success: false, _time.GetElapsedTime(started));
             _schedule.Failed();
             Volatile.Write(ref _inflight, null);
