@@ -5,6 +5,8 @@ using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 
 // A minimal API on a BrightDB cluster. The balanced data source is registered once (a singleton that logs through
 // ASP.NET Core's logger factory), with two views of it for a read/write split: "reads" prefers read replicas, "writes"
@@ -21,6 +23,14 @@ builder.Services.AddBrightDbDataSourceView(Views.Writes, LoadBalanceMode.PreferP
 builder.Services.AddDbContext<SampleContext>((services, options) => options.UseNpgsql(services.GetRequiredService<BrightDbDataSource>()));
 // Healthy with every server up, Degraded with some marked down, Unhealthy when none answers.
 builder.Services.AddHealthChecks().AddBrightDb();
+// The driver's spans (discovery, refresh, failover, hedging) with Npgsql's command spans, and the driver's metrics
+// (connections per server, opens, failovers, ...), written to the console; Telemetry:Console=false silences them.
+if (builder.Configuration.GetValue("Telemetry:Console", defaultValue: true))
+{
+    builder.Services.AddOpenTelemetry()
+        .WithTracing(tracing => tracing.AddBrightDbInstrumentation().AddConsoleExporter())
+        .WithMetrics(metrics => metrics.AddBrightDbInstrumentation().AddConsoleExporter());
+}
 
 var app = builder.Build();
 

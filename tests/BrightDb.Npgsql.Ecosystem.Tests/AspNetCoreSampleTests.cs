@@ -23,6 +23,9 @@ public sealed class AspNetCoreSampleTests(SeedClusterFixture fixture)
             .WithWebHostBuilder(web => web.UseSetting("ConnectionStrings:cluster", fixture.ConnectionString(App)));
         using var client = factory.CreateClient();
         var nodes = fixture.Cluster.Nodes.Select(n => n.Host).ToList();
+        // Telemetry is on (console exporters): the sample registered a tracer and a meter provider.
+        Assert.NotNull(factory.Services.GetService(typeof(OpenTelemetry.Trace.TracerProvider)));
+        Assert.NotNull(factory.Services.GetService(typeof(OpenTelemetry.Metrics.MeterProvider)));
 
         // 30 slow requests at once, each holding a balanced connection until the counts were read.
         var holds = Enumerable.Range(0, 30).Select(_ => client.GetFromJsonAsync<ServerName>("/hold?milliseconds=6000")).ToList();
