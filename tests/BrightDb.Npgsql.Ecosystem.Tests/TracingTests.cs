@@ -26,7 +26,10 @@ public sealed class TracingTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _cluster.DisposeAsync();
 
-    /// <summary>An exporter that keeps what it is given.</summary>
+    /// <summary>
+    /// An exporter that keeps what it is given, readable while other test classes' spans are still being exported
+    /// (OpenTelemetry's in-memory exporter fills a list that a reader cannot lock together with it).
+    /// </summary>
     sealed class InMemoryExporter : BaseExporter<Activity>
     {
         readonly List<Activity> _spans = [];
