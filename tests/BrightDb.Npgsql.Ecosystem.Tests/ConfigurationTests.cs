@@ -39,7 +39,13 @@ public sealed class ConfigurationTests(SeedClusterFixture fixture)
 
         var held = new List<NpgsqlConnection>();
         for (var i = 0; i < 20; i++)
-            held.Add(await dataSource.OpenConnectionAsync());
+        {
+            var connection = await dataSource.OpenConnectionAsync();
+            held.Add(connection);
+            await using var command = new NpgsqlCommand("select current_user", connection);
+            Assert.Equal("bigmath", await command.ExecuteScalarAsync());
+        }
+
         // Nodes 1 and 2 are the preferred zone us-west-2a; node 3 (us-west-2b) gets nothing.
         Assert.Equal(new[] { 10, 10, 0 }, await Ecosystem.ServerCountsAsync(fixture.Cluster, "di-config"));
         foreach (var connection in held)
