@@ -1,5 +1,4 @@
 using BrightDb.Npgsql;
-using BrightDb.Npgsql.HealthChecks;
 using BrightDb.Samples.AspNetCore;
 using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -14,22 +13,23 @@ using OpenTelemetry.Trace;
 // Dapper.
 var builder = WebApplication.CreateBuilder(args);
 
-// ConnectionStrings:cluster, with the driver's keywords from the section BrightDb:cluster (appsettings.json, or the
-// environment: ConnectionStrings__cluster, BrightDb__cluster__Topology Keys, ...).
-builder.Services.AddBrightDbDataSource(builder.Configuration, "cluster", (_, dataSource) => dataSource.Name = "sample");
+// One call (BrightDb.Npgsql.Hosting): the data source from ConnectionStrings:cluster with the driver's keywords from the
+// section BrightDb:cluster (appsettings.json, or the environment: ConnectionStrings__cluster, BrightDb__cluster__Topology
+// Keys, ...); its health check "brightdb_cluster" (Healthy with every server up, Degraded with some marked down, Unhealthy
+// when none answers); the driver's spans (discovery, refresh, failover, hedging) with Npgsql's command spans, and the
+// driver's metrics (connections per server, opens, failovers, ...). BrightDb:cluster:DisableHealthChecks, DisableTracing
+// and DisableMetrics switch them off.
+builder.AddBrightDbDataSource("cluster", configureDataSource: (_, dataSource) => dataSource.Name = "sample");
 builder.Services.AddBrightDbDataSourceView(Views.Reads, LoadBalanceMode.PreferReadReplica);
 builder.Services.AddBrightDbDataSourceView(Views.Writes, LoadBalanceMode.PreferPrimary);
 // EF Core on the balanced data source: every connection the context opens is balanced and fails over.
 builder.Services.AddDbContext<SampleContext>((services, options) => options.UseNpgsql(services.GetRequiredService<BrightDbDataSource>()));
-// Healthy with every server up, Degraded with some marked down, Unhealthy when none answers.
-builder.Services.AddHealthChecks().AddBrightDb();
-// The driver's spans (discovery, refresh, failover, hedging) with Npgsql's command spans, and the driver's metrics
-// (connections per server, opens, failovers, ...), written to the console; Telemetry:Console=false silences them.
+// Spans and metrics written to the console; Telemetry:Console=false silences them.
 if (builder.Configuration.GetValue("Telemetry:Console", defaultValue: true))
 {
     builder.Services.AddOpenTelemetry()
-        .WithTracing(tracing => tracing.AddBrightDbInstrumentation().AddConsoleExporter())
-        .WithMetrics(metrics => metrics.AddBrightDbInstrumentation().AddConsoleExporter());
+        .WithTracing(tracing => tracing.AddConsoleExporter())
+        .WithMetrics(metrics => metrics.AddConsoleExporter());
 }
 
 var app = builder.Build();

@@ -14,12 +14,17 @@ public static class BrightDbConfigurationExtensions
     /// <summary>The configuration section whose sub-section <c>&lt;name&gt;</c> holds the driver's keywords of a connection.</summary>
     public const string SectionName = "BrightDb";
 
+    /// <summary>Keys of the section that are not connection keywords: the switches of <c>BrightDb.Npgsql.Hosting</c>'s <c>AddBrightDbDataSource</c>.</summary>
+    static readonly HashSet<string> HostingKeys = new(StringComparer.OrdinalIgnoreCase) { "DisableHealthChecks", "DisableTracing", "DisableMetrics" };
+
     /// <summary>
     /// Registers a <see cref="BrightDbDataSource"/> and its connections (as
     /// <see cref="BrightDbServiceCollectionExtensions.AddBrightDbDataSource(IServiceCollection, string, Action{IServiceProvider, BrightDbDataSourceBuilder}, ServiceLifetime, ServiceLifetime, object?)"/>
     /// does) from <paramref name="configuration"/>: the connection string <c>ConnectionStrings:&lt;name&gt;</c> (or
     /// <c>BrightDb:&lt;name&gt;:ConnectionString</c>), and every other key of the section <c>BrightDb:&lt;name&gt;</c> as a
-    /// connection keyword that overrides it, for example in <c>appsettings.json</c>:
+    /// connection keyword that overrides it (except <c>DisableHealthChecks</c>, <c>DisableTracing</c> and <c>DisableMetrics</c>,
+    /// read by the host builder's <c>AddBrightDbDataSource</c> of the package <c>BrightDb.Npgsql.Hosting</c>), for example in
+    /// <c>appsettings.json</c>:
     /// <code>
     /// "ConnectionStrings": { "cluster": "Host=10.0.0.1;Database=bigmath;Username=bigmath" },
     /// "BrightDb": { "cluster": { "Load Balance Hosts": "true", "Topology Keys": "aws.us-west.us-west-2a" } }
@@ -70,7 +75,7 @@ public static class BrightDbConfigurationExtensions
 
         foreach (var entry in section.GetChildren())
         {
-            if (string.Equals(entry.Key, "ConnectionString", StringComparison.OrdinalIgnoreCase))
+            if (string.Equals(entry.Key, "ConnectionString", StringComparison.OrdinalIgnoreCase) || HostingKeys.Contains(entry.Key))
                 continue;
             if (entry.Value is null)
                 throw new InvalidOperationException($"{sectionPath}:{entry.Key}: a connection keyword takes a value, not a section.");
