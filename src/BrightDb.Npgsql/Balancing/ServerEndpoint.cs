@@ -40,6 +40,8 @@ sealed class ServerEndpoint
     NpgsqlMultiHostDataSource? _pools;
     NpgsqlDataSource? _connections;
     NpgsqlDataSource? _control;
+    /// <summary>Pools replaced by <see cref="RenewPools"/>: cleared, kept until the data source is disposed (connections created from them may still open).</summary>
+    NpgsqlMultiHostDataSource[] _retired = [];
 
     /// <summary>
     /// Connections open on this server (upper 32 bits) and opens in progress that chose it (lower 32 bits), in one word so
@@ -126,6 +128,34 @@ sealed class ServerEndpoint
 
     /// <summary>The server's pools if they exist, without creating them.</summary>
     internal NpgsqlMultiHostDataSource? PoolsIfCreated => Volatile.Read(ref _pools);
+
+    /// <summary>How many times the pools were renewed (<see cref="RenewPools"/>): each generation's pools have a name of their own.</summary>
+    internal int PoolGeneration => Volatile.Read(ref _poolGeneration);
+    int _poolGeneration;
+
+    /// <summary>
+    /// Replaces the server's pools, if they exist, by new ones: their connections load the database's types afresh
+    /// (Npgsql loads them once per data source, and its multi-host data source cannot reload them in the pools of its hosts).
+    /// The old pools are cleared (idle connections closed now, busy ones when returned) and kept until the data source is
+    /// disposed, because a connection created from them before may still be opened. Not on the open path.
+    /// </summary>
+    internal void RenewPools()
+    {
+        NpgsqlMultiHostDataSource? old;
+        lock (_dataSourceLock)
+        {
+            old = _pools;
+            if (old is null)
+                return;
+            _poolGeneration++;
+            var pools = _dataSourceFactory(this);
+            _pools = pools;
+            Volatile.Write(ref _connections, pools.WithTargetSession(TargetSessionAttributes.Any));
+            _retired = [.. _retired, old];
+        }
+
+        old.Clear();
+    }
 
     NpgsqlDataSource CreateDataSource()
     {
@@ -284,20 +314,28 @@ sealed class ServerEndpoint
     internal ServerWatch? Watch { get; set; }
 
     /// <summary>Closes idle pooled connections now and busy ones when they are returned.</summary>
-    internal void ClearPool() => PoolsIfCreated?.Clear();
+    internal void ClearPool()
+    {
+        PoolsIfCreated?.Clear();
+        foreach (var retired in Volatile.Read(ref _retired))
+            retired.Clear();
+    }
 
     internal async ValueTask DisposeAsync()
     {
         if (Watch is { } watch)
             await watch.DisposeAsync().ConfigureAwait(false);
         NpgsqlDataSource? pools, control;
+        NpgsqlDataSource[] retired;
         lock (_dataSourceLock)
         {
-            (pools, control) = (_pools, _control);
+            (pools, control, retired) = (_pools, _control, _retired);
         }
 
         if (pools is not null)
             await pools.DisposeAsync().ConfigureAwait(false);
+        foreach (var old in retired)
+            await old.DisposeAsync().ConfigureAwait(false);
         if (control is not null)
             await control.DisposeAsync().ConfigureAwait(false);
     }

@@ -34,6 +34,9 @@ sealed class BrightDbSettings
     NpgsqlConnectionStringBuilder NpgsqlTemplate { get; }
 
     internal bool Pooling => NpgsqlTemplate.Pooling;
+
+    /// <summary>The connection string's password, if any.</summary>
+    internal string? Password => NpgsqlTemplate.Password;
     internal int MaxPoolSize => NpgsqlTemplate.MaxPoolSize;
 
     /// <summary>

@@ -111,6 +111,38 @@ public sealed class BrightDbDataSource : DbDataSource
         return _opener.CreateConnection();
     }
 
+    /// <summary>
+    /// Creates a command that opens its own connection when executed and closes it when done (when its reader is closed),
+    /// as <see cref="NpgsqlDataSource.CreateCommand"/> does: Npgsql's own data-source command, from the server chosen now
+    /// by the balancer (the least loaded eligible one). Executing it opens a connection of that server's pools, failing
+    /// over to its next best servers within the same call (Npgsql's multi-host open, as <see cref="CreateConnection"/>'s).
+    /// Create one per use: a command executed again reuses the server chosen when it was created.
+    /// </summary>
+    /// <remarks>
+    /// Npgsql keeps such a command's connection to itself, so the driver does not see it open: pooled, the host map counts
+    /// it (with every physical connection of the pools), but the balancer's own count does not while the command runs, and a
+    /// server the command's open passed over is not marked down by it. Where that matters (long-running readers, many at
+    /// once), open a connection with <see cref="OpenConnectionAsync"/> and create the command on it.
+    /// </remarks>
+    /// <param name="commandText">The command's text.</param>
+    /// <exception cref="NpgsqlException">The cluster could not be discovered: no listed host answered.</exception>
+    public new NpgsqlCommand CreateCommand(string? commandText = null)
+    {
+        ThrowIfDisposed();
+        return _opener.ChooseDataSource().CreateCommand(commandText);
+    }
+
+    /// <summary>
+    /// Creates a batch that opens its own connection when executed, on the server chosen now, as <see cref="CreateCommand"/>
+    /// does for a command (the same remarks apply).
+    /// </summary>
+    /// <exception cref="NpgsqlException">The cluster could not be discovered: no listed host answered.</exception>
+    public new NpgsqlBatch CreateBatch()
+    {
+        ThrowIfDisposed();
+        return _opener.ChooseDataSource().CreateBatch();
+    }
+
     /// <summary>Opens a connection on the least-loaded eligible server, failing over to the next one if it cannot be reached.</summary>
     /// <exception cref="NpgsqlException">No eligible server could be reached; the message lists each server and why.</exception>
     /// <exception cref="PostgresException">The server refused the connection (for example a wrong password).</exception>
@@ -165,6 +197,49 @@ public sealed class BrightDbDataSource : DbDataSource
             dataSource.Clear();
     }
 
+    /// <summary>
+    /// Sets the password of the new physical connections from now on, to every server (and of the driver's own connections
+    /// that read <c>yb_servers()</c>), as <see cref="NpgsqlDataSource.Password"/> does for one Npgsql data source; connections
+    /// already open, and idle ones in the pools, keep working. For passwords that rotate, prefer
+    /// <see cref="BrightDbDataSourceBuilder.UsePeriodicPasswordProvider"/>. Setting it on a view sets its data source's.
+    /// </summary>
+    /// <exception cref="NotSupportedException">The data source has a password provider (<see cref="BrightDbDataSourceBuilder.UsePasswordProvider"/> or <see cref="BrightDbDataSourceBuilder.UsePeriodicPasswordProvider"/>).</exception>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1044:Properties should not be write only", Justification = "As NpgsqlDataSource.Password: a password is set, never read back.")]
+    public string Password
+    {
+        set
+        {
+            ThrowIfDisposed();
+            var settable = (_root ?? this).SettablePassword
+                ?? throw new NotSupportedException("This data source has a password provider: its password cannot also be set.");
+            settable.Value = value;
+        }
+    }
+
+    /// <summary>The password <see cref="Password"/> sets; <see langword="null"/> when the data source has a password provider.</summary>
+    internal SettablePassword? SettablePassword { get; init; }
+
+    /// <summary>
+    /// Loads the database's types afresh (after <c>CREATE TYPE</c>, <c>CREATE EXTENSION</c>, a migration, …), as
+    /// <see cref="NpgsqlDataSource.ReloadTypes"/> does for one Npgsql data source. Balanced, each server's pools are
+    /// replaced by new ones whose connections load the types when they are opened (Npgsql cannot reload the types in the
+    /// pools of a multi-host data source, which each server's pools are): idle connections are closed now, connections in
+    /// use keep the old types and are closed when returned. Nothing is opened here. With <c>Load Balance Hosts=false</c>
+    /// it is Npgsql's own <see cref="NpgsqlDataSource.ReloadTypes"/> on the plain data source.
+    /// </summary>
+    public void ReloadTypes()
+    {
+        ThrowIfDisposed();
+        _opener.ReloadTypesAsync(async: false, CancellationToken.None).GetAwaiter().GetResult();
+    }
+
+    /// <summary>Loads the database's types afresh, as <see cref="ReloadTypes"/>.</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public Task ReloadTypesAsync(CancellationToken cancellationToken = default) =>
+        IsDisposed
+            ? Task.FromException(new ObjectDisposedException(GetType().FullName))
+            : _opener.ReloadTypesAsync(async: true, cancellationToken);
+
     /// <summary>The servers of the current snapshot, for metrics.</summary>
     internal IEnumerable<ServerEndpoint> ActiveEndpoints() => _opener.ActiveEndpoints;
 
@@ -205,6 +280,12 @@ public sealed class BrightDbDataSource : DbDataSource
 
     /// <inheritdoc />
     protected override DbConnection OpenDbConnection() => OpenConnection();
+
+    /// <inheritdoc />
+    protected override DbCommand CreateDbCommand(string? commandText = null) => CreateCommand(commandText);
+
+    /// <inheritdoc />
+    protected override DbBatch CreateDbBatch() => CreateBatch();
 
     /// <inheritdoc />
     protected override async ValueTask<DbConnection> OpenDbConnectionAsync(CancellationToken cancellationToken = default) =>

@@ -11,6 +11,8 @@ namespace BrightDb.Npgsql;
 public sealed partial class BrightDbDataSourceBuilder
 {
     (Func<NpgsqlConnectionStringBuilder, CancellationToken, ValueTask<string>> Provider, TimeSpan Success, TimeSpan Failure)? _periodicPassword;
+    /// <summary>Whether <see cref="UsePasswordProvider"/> gave a provider (then the data source's <c>Password</c> cannot be set).</summary>
+    bool _passwordProviderSet;
 
     /// <summary>Includes parameter values in Npgsql's logs (sensitive data: for development only).</summary>
     public BrightDbDataSourceBuilder EnableParameterLogging(bool parameterLoggingEnabled = true) =>
@@ -40,6 +42,7 @@ public sealed partial class BrightDbDataSourceBuilder
         Func<NpgsqlConnectionStringBuilder, CancellationToken, ValueTask<string>>? passwordProviderAsync)
     {
         _periodicPassword = null;
+        _passwordProviderSet = passwordProvider is not null || passwordProviderAsync is not null;
         return ConfigureNpgsql(b => b.UsePasswordProvider(passwordProvider, passwordProviderAsync));
     }
 

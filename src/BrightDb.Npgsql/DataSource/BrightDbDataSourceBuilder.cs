@@ -77,16 +77,17 @@ public sealed partial class BrightDbDataSourceBuilder : INpgsqlTypeMapper
         var password = _periodicPassword is var (provider, success, failure)
             ? new PeriodicPassword(provider, new NpgsqlConnectionStringBuilder(settings.NpgsqlConnectionString(includePassword: false)), success, failure, _timeProvider)
             : null;
-        Action<NpgsqlDataSourceBuilder>? configureEach = typeMappings is null && password is null
-            ? configure
-            : builder =>
-            {
-                typeMappings?.Invoke(builder);
-                if (password is not null)
-                    builder.UsePasswordProvider(_ => password.Get(), (_, cancellationToken) => password.GetAsync(cancellationToken));
-                configure?.Invoke(builder);
-            };
-        var dataSource = new BrightDbDataSource(settings, Name, _loggerFactory, configureEach, _timeProvider);
+        // Without a provider of the application's, the password is one the data source can change (BrightDbDataSource.Password).
+        var settable = password is null && !_passwordProviderSet ? new SettablePassword(settings.Password) : null;
+        Action<NpgsqlDataSourceBuilder>? configureEach = builder =>
+        {
+            typeMappings?.Invoke(builder);
+            if (password is not null)
+                builder.UsePasswordProvider(_ => password.Get(), (_, cancellationToken) => password.GetAsync(cancellationToken));
+            settable?.ApplyTo(builder);
+            configure?.Invoke(builder);
+        };
+        var dataSource = new BrightDbDataSource(settings, Name, _loggerFactory, configureEach, _timeProvider) { SettablePassword = settable };
         if (password is not null)
         {
             dataSource.Own(password);

@@ -12,8 +12,8 @@ namespace BrightDb.Npgsql.Diagnostics;
 static class HostConnectionMap
 {
     /// <param name="topology">The endpoints and the current snapshot.</param>
-    /// <param name="poolName">The name of a server's pools; <see langword="null"/> when unpooled.</param>
-    internal static Dictionary<string, int> Read(TopologyManager topology, Func<ServerEndpoint, string>? poolName)
+    /// <param name="poolName">The name of a server's pools of a generation; <see langword="null"/> when unpooled.</param>
+    internal static Dictionary<string, int> Read(TopologyManager topology, Func<ServerEndpoint, int, string>? poolName)
     {
         var map = new Dictionary<string, int>(StringComparer.Ordinal);
         var state = topology.Current;
@@ -31,24 +31,28 @@ static class HostConnectionMap
     }
 
     /// <summary>The connections on each server as <see cref="Read"/> counts them, by endpoint.</summary>
-    internal static Func<ServerEndpoint, int> ByServer(Func<ServerEndpoint, string>? poolName)
+    internal static Func<ServerEndpoint, int> ByServer(Func<ServerEndpoint, int, string>? poolName)
     {
         if (poolName is null)
             return static endpoint => Math.Max(0, endpoint.OpenConnections);
         var pools = NpgsqlPoolMetrics.ReadConnectionsByPool();
-        return endpoint => Math.Max(0, PhysicalConnections(endpoint, pools, poolName(endpoint)));
+        return endpoint => Math.Max(0, PhysicalConnections(endpoint, pools, poolName));
     }
 
     /// <summary>
     /// The physical connections on a server, from its pools' own count: minus the strays in them (counted on the server
     /// they reached), plus those of other servers' pools that reached this one, minus the opens in progress (a connection
-    /// being opened is in the pool's count already).
+    /// being opened is in the pool's count already). The pools of every generation count: those replaced by
+    /// <see cref="ServerEndpoint.RenewPools"/> keep their connections in use until they are returned.
     /// </summary>
-    static int PhysicalConnections(ServerEndpoint endpoint, Dictionary<string, int> pools, string poolName)
+    static int PhysicalConnections(ServerEndpoint endpoint, Dictionary<string, int> pools, Func<ServerEndpoint, int, string> poolName)
     {
         var (strayOut, strayIn) = endpoint.Strays;
         if (endpoint.PoolsIfCreated is null)
             return strayIn;
-        return pools.GetValueOrDefault(poolName) - strayOut + strayIn - endpoint.Gate.Active;
+        var physical = 0;
+        for (var generation = endpoint.PoolGeneration; generation >= 0; generation--)
+            physical += pools.GetValueOrDefault(poolName(endpoint, generation));
+        return physical - strayOut + strayIn - endpoint.Gate.Active;
     }
 }

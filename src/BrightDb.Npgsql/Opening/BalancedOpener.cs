@@ -113,10 +113,32 @@ sealed class BalancedOpener : IConnectionOpener
     public async Task<ClusterTopology> RefreshTopologyAsync(CancellationToken cancellationToken) =>
         (await _topology.RefreshAsync(cancellationToken).ConfigureAwait(false)).Topology;
 
+    public Task ReloadTypesAsync(bool async, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        foreach (var endpoint in _topology.AllEndpoints())
+            endpoint.RenewPools();
+        return Task.CompletedTask;
+    }
+
     public NpgsqlConnection CreateConnection() => CreateConnection(_settings.LoadBalance);
 
     /// <summary><see cref="CreateConnection()"/> choosing by <paramref name="mode"/> (a view of the data source).</summary>
     internal NpgsqlConnection CreateConnection(LoadBalanceMode mode)
+    {
+        var endpoint = ChooseNow(mode);
+        var connection = endpoint.DataSource.CreateConnection();
+        connection.StateChange += endpoint.OnStateChange;
+        return connection;
+    }
+
+    public NpgsqlDataSource ChooseDataSource() => ChooseDataSource(_settings.LoadBalance);
+
+    /// <summary><see cref="ChooseDataSource()"/> choosing by <paramref name="mode"/> (a view of the data source).</summary>
+    internal NpgsqlDataSource ChooseDataSource(LoadBalanceMode mode) => ChooseNow(mode).DataSource;
+
+    /// <summary>Steps 1 and 2 of the flow, with the count released at once: the server a connection or command created now is for.</summary>
+    ServerEndpoint ChooseNow(LoadBalanceMode mode)
     {
         // 1. The first call on a new data source waits for the discovery, so that even the first connection honours
         //    topology keys and node types.
@@ -131,10 +153,7 @@ sealed class BalancedOpener : IConnectionOpener
             endpoint = state.Plan.Candidates.FirstOrDefault() ?? throw OpenFailures.NoServerAvailable(state, null, _settings);
         if (_balancingLog.IsEnabled(LogLevel.Debug))
             Log.ServerChosen(_balancingLog, endpoint.ToString(), endpoint.InUse);
-
-        var connection = endpoint.DataSource.CreateConnection();
-        connection.StateChange += endpoint.OnStateChange;
-        return connection;
+        return endpoint;
     }
 
     public ValueTask<NpgsqlConnection> OpenAsync(bool async, CancellationToken cancellationToken) =>

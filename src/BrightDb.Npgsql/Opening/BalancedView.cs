@@ -13,6 +13,8 @@ sealed class BalancedView(BalancedOpener opener, LoadBalanceMode mode) : IConnec
 {
     public NpgsqlConnection CreateConnection() => opener.CreateConnection(mode);
 
+    public NpgsqlDataSource ChooseDataSource() => opener.ChooseDataSource(mode);
+
     public ValueTask<NpgsqlConnection> OpenAsync(bool async, CancellationToken cancellationToken) => opener.OpenAsync(mode, async, cancellationToken);
 
     public ClusterTopology? Topology => opener.Topology;
@@ -24,6 +26,8 @@ sealed class BalancedView(BalancedOpener opener, LoadBalanceMode mode) : IConnec
     public IReadOnlyList<BrightDbServerState> ServerStates() => opener.ServerStates(mode);
 
     public IEnumerable<NpgsqlDataSource> NpgsqlDataSources => opener.NpgsqlDataSources;
+
+    public Task ReloadTypesAsync(bool async, CancellationToken cancellationToken) => opener.ReloadTypesAsync(async, cancellationToken);
 
     public Task<ClusterTopology> RefreshTopologyAsync(CancellationToken cancellationToken) => opener.RefreshTopologyAsync(cancellationToken);
 

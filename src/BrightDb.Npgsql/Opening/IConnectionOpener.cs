@@ -14,6 +14,9 @@ interface IConnectionOpener : IAsyncDisposable
     /// <summary>A closed connection; opening it is the caller's (EF Core, Dapper, DI).</summary>
     NpgsqlConnection CreateConnection();
 
+    /// <summary>The Npgsql data source of the server chosen now, for a command or batch that opens its own connection.</summary>
+    NpgsqlDataSource ChooseDataSource();
+
     /// <summary>An open connection.</summary>
     ValueTask<NpgsqlConnection> OpenAsync(bool async, CancellationToken cancellationToken);
 
@@ -31,6 +34,9 @@ interface IConnectionOpener : IAsyncDisposable
 
     /// <summary>The Npgsql data sources made so far (each server's pools and the driver's own), for what applies to all of them.</summary>
     IEnumerable<NpgsqlDataSource> NpgsqlDataSources { get; }
+
+    /// <summary>Makes the connections opened from now on load the database's types afresh.</summary>
+    Task ReloadTypesAsync(bool async, CancellationToken cancellationToken);
 
     /// <summary>Reads the cluster's servers now.</summary>
     Task<ClusterTopology> RefreshTopologyAsync(CancellationToken cancellationToken);

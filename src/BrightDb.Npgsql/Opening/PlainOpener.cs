@@ -14,8 +14,18 @@ sealed class PlainOpener(NpgsqlDataSource dataSource) : IConnectionOpener
 
     public NpgsqlConnection CreateConnection() => dataSource.CreateConnection();
 
+    public NpgsqlDataSource ChooseDataSource() => dataSource;
+
     public async ValueTask<NpgsqlConnection> OpenAsync(bool async, CancellationToken cancellationToken) =>
         async ? await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false) : dataSource.OpenConnection();
+
+    public Task ReloadTypesAsync(bool async, CancellationToken cancellationToken)
+    {
+        if (async)
+            return dataSource.ReloadTypesAsync(cancellationToken);
+        dataSource.ReloadTypes();
+        return Task.CompletedTask;
+    }
 
     public ClusterTopology? Topology => null;
 

@@ -16,7 +16,11 @@ sealed class NpgsqlDataSourceFactory(
     BrightDbSettings settings, string dataSourceName, ILoggerFactory loggerFactory, Action<NpgsqlDataSourceBuilder>? configureNpgsql)
 {
     /// <summary>The name of a server's pools (it tags Npgsql's pool metrics, which the host map reads).</summary>
-    internal string PoolName(ServerEndpoint server) => $"{dataSourceName}/{server.Address}";
+    internal string PoolName(ServerEndpoint server) => PoolName(server, server.PoolGeneration);
+
+    /// <summary>The name of a server's pools of <paramref name="generation"/> (<see cref="ServerEndpoint.RenewPools"/>): <c>name/host:port</c>, then <c>name/host:port#1</c>, …</summary>
+    internal string PoolName(ServerEndpoint server, int generation) =>
+        generation == 0 ? $"{dataSourceName}/{server.Address}" : $"{dataSourceName}/{server.Address}#{generation}";
 
     /// <summary>The plain data source over the listed hosts, when balancing is off.</summary>
     internal NpgsqlDataSource Plain() => Builder(settings.NpgsqlConnectionString(includePassword: true), dataSourceName).Build();
