@@ -38,20 +38,6 @@ public sealed class HostingTests(SeedClusterFixture fixture)
         return builder;
     }
 
-    static async Task<List<NpgsqlConnection>> OpenAndQueryAsync(BrightDbDataSource dataSource, int count)
-    {
-        var held = new List<NpgsqlConnection>();
-        for (var i = 0; i < count; i++)
-        {
-            var connection = await dataSource.OpenConnectionAsync();
-            held.Add(connection);
-            await using var command = new NpgsqlCommand("select 1", connection);
-            Assert.Equal(1, await command.ExecuteScalarAsync());
-        }
-
-        return held;
-    }
-
     [Fact]
     public async Task One_call_registers_the_data_source_its_health_check_tracing_and_metrics()
     {
@@ -65,7 +51,7 @@ public sealed class HostingTests(SeedClusterFixture fixture)
         try
         {
             var dataSource = host.Services.GetRequiredService<BrightDbDataSource>();
-            var held = await OpenAndQueryAsync(dataSource, 3);
+            var held = await Ecosystem.OpenAndQueryAsync(dataSource, 3);
             Assert.Equal(new[] { 1, 1, 1 }, await Ecosystem.ServerCountsAsync(fixture.Cluster, app));
 
             var report = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync();
@@ -102,7 +88,7 @@ public sealed class HostingTests(SeedClusterFixture fixture)
         Assert.Null(host.Services.GetService<TracerProvider>());
         Assert.Null(host.Services.GetService<MeterProvider>());
         // The switches are not taken for connection keywords.
-        var held = await OpenAndQueryAsync(host.Services.GetRequiredService<BrightDbDataSource>(), 3);
+        var held = await Ecosystem.OpenAndQueryAsync(host.Services.GetRequiredService<BrightDbDataSource>(), 3);
         Assert.Equal(new[] { 1, 1, 1 }, await Ecosystem.ServerCountsAsync(fixture.Cluster, app));
         foreach (var connection in held)
             await connection.DisposeAsync();

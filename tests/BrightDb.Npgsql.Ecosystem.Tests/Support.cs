@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using BrightDb.LocalCluster;
 using Microsoft.Extensions.Logging;
+using Npgsql;
 
 namespace BrightDb.Npgsql.Ecosystem.Tests;
 
@@ -51,6 +52,21 @@ static class Ecosystem
     {
         var counts = await cluster.GetClientConnectionCountsAsync(applicationName);
         return [.. cluster.Nodes.Select(n => counts.GetValueOrDefault(n.Index))];
+    }
+
+    /// <summary>Opens <paramref name="count"/> connections, runs <c>SELECT 1</c> on each, and returns them open.</summary>
+    public static async Task<List<NpgsqlConnection>> OpenAndQueryAsync(BrightDbDataSource dataSource, int count)
+    {
+        var held = new List<NpgsqlConnection>();
+        for (var i = 0; i < count; i++)
+        {
+            var connection = await dataSource.OpenConnectionAsync();
+            held.Add(connection);
+            await using var command = new NpgsqlCommand("select 1", connection);
+            Assert.Equal(1, await command.ExecuteScalarAsync());
+        }
+
+        return held;
     }
 
     /// <summary>Polls until <paramref name="condition"/> holds or <paramref name="timeout"/> passes.</summary>

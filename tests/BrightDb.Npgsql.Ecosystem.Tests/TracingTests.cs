@@ -55,20 +55,6 @@ public sealed class TracingTests : IAsyncLifetime
         }
     }
 
-    static async Task<List<NpgsqlConnection>> OpenAndQueryAsync(BrightDbDataSource dataSource, int count)
-    {
-        var held = new List<NpgsqlConnection>();
-        for (var i = 0; i < count; i++)
-        {
-            var connection = await dataSource.OpenConnectionAsync();
-            held.Add(connection);
-            await using var command = new NpgsqlCommand("select 1", connection);
-            Assert.Equal(1, await command.ExecuteScalarAsync());
-        }
-
-        return held;
-    }
-
     static string Describe(IEnumerable<Activity> spans) => string.Join("; ", spans.Select(s =>
         $"{s.StartTimeUtc:HH:mm:ss.fff} {s.OperationName} {s.Duration.TotalMilliseconds:F0} ms {s.Status} [{string.Join(", ", s.TagObjects.Select(t => $"{t.Key}={t.Value}"))}]"));
 
@@ -95,7 +81,7 @@ public sealed class TracingTests : IAsyncLifetime
         List<Activity> Own() => [.. exporter.Spans.Where(s => Name.Equals(s.GetTagItem("brightdb.data_source")))];
 
         // Discovery, then one connection per server, each running a command (Npgsql's spans).
-        await CloseAsync(await OpenAndQueryAsync(dataSource, 3));
+        await CloseAsync(await Ecosystem.OpenAndQueryAsync(dataSource, 3));
         var discoveries = Own().Where(s => s.OperationName == "brightdb.discovery").ToList();
         Assert.True(discoveries.Count == 1, $"{discoveries.Count} discovery spans: {Describe(Own())}");
         var discovery = discoveries[0];
@@ -110,7 +96,7 @@ public sealed class TracingTests : IAsyncLifetime
         // Node 2 killed: the open that chooses it fails over, one span naming it.
         var killed = _cluster.Nodes[1];
         await _cluster.KillNodeAsync(killed.Index);
-        await CloseAsync(await OpenAndQueryAsync(dataSource, 3));
+        await CloseAsync(await Ecosystem.OpenAndQueryAsync(dataSource, 3));
         var failover = Assert.Single(Own(), s => s.OperationName == "brightdb.failover");
         Assert.Equal(killed.Host, failover.GetTagItem("server.address"));
         Assert.Equal(killed.Port, failover.GetTagItem("server.port"));
@@ -123,7 +109,7 @@ public sealed class TracingTests : IAsyncLifetime
         await _cluster.PauseNodeAsync(paused.Index);
         try
         {
-            var held = await OpenAndQueryAsync(dataSource, 2);
+            var held = await Ecosystem.OpenAndQueryAsync(dataSource, 2);
             Assert.All(held, c => Assert.Equal(first.Host, c.Host));
             await CloseAsync(held);
         }
