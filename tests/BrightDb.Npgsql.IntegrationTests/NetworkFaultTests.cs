@@ -128,31 +128,40 @@ public sealed class NetworkFaultTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task A_node_refusing_new_connections_costs_an_open_under_10_ms_more_than_a_normal_one()
     {
-        var app = "fault-refuse";
-        await using var ds = Counts.Create(EveryPath.ConnectionString(_cluster, app, pooling: false));
-        // Normal physical opens on this machine, for comparison (they vary with the machine's load).
-        var normal = new List<double>();
-        for (var i = 0; i < 15; i++)
+        for (var attempt = 1; ; attempt++)
         {
-            var watch = Stopwatch.StartNew();
-            await using var connection = await ds.OpenConnectionAsync();
-            normal.Add(watch.Elapsed.TotalMilliseconds);
+            var app = $"fault-refuse-{attempt}";
+            await _cluster.SetFaultAsync(Faulty.Index, NodeFault.None);
+            var mark = MachineStalls.Mark();
+            await using var ds = Counts.Create(EveryPath.ConnectionString(_cluster, app, pooling: false));
+            // Normal physical opens on this machine, for comparison (they vary with the machine's load).
+            var normal = new List<double>();
+            for (var i = 0; i < 15; i++)
+            {
+                var watch = Stopwatch.StartNew();
+                await using var connection = await ds.OpenConnectionAsync();
+                normal.Add(watch.Elapsed.TotalMilliseconds);
+            }
+
+            var median = normal.Order().ElementAt(normal.Count / 2);
+            var slowestNormal = normal.Max();
+            await _cluster.SetFaultAsync(Faulty.Index, NodeFault.Refuse);
+            await using var held = new ConnectionSet();
+            var (times, failures) = await TimedOpensAsync(30, () => ds.OpenConnectionAsync().AsTask(), held);
+
+            output.WriteLine($"node 2 refusing: normal opens median {median:F1} ms, slowest {slowestNormal:F1} ms; opens while refusing: median " +
+                             $"{times.Order().ElementAt(times.Count / 2):F1} ms, {times.Min():F1}-{times.Max():F1} ms; map {Counts.Map(ds, _cluster)}");
+            if (attempt == 1 && MachineStalls.Explain(mark, TimeSpan.FromMilliseconds(times.Max() - (slowestNormal + 10)), output.WriteLine))
+                continue;
+
+            var verdict = new Verdict();
+            verdict.NoFailures(failures, 30);
+            // Failing over costs an open under 10 ms more than the slowest normal open.
+            verdict.Check(times.Max() < slowestNormal + 10, $"slowest open {times.Max():F1} ms, over the slowest normal open ({slowestNormal:F1} ms) + 10 ms");
+            verdict.Equal("0", Counts.Map(ds, _cluster).Split('/')[1], "driver map on the refusing node 2");
+            verdict.Assert(ds);
+            return;
         }
-
-        var median = normal.Order().ElementAt(normal.Count / 2);
-        var slowestNormal = normal.Max();
-        await _cluster.SetFaultAsync(Faulty.Index, NodeFault.Refuse);
-        await using var held = new ConnectionSet();
-        var (times, failures) = await TimedOpensAsync(30, () => ds.OpenConnectionAsync().AsTask(), held);
-
-        output.WriteLine($"node 2 refusing: normal opens median {median:F1} ms, slowest {slowestNormal:F1} ms; opens while refusing: median " +
-                         $"{times.Order().ElementAt(times.Count / 2):F1} ms, {times.Min():F1}-{times.Max():F1} ms; map {Counts.Map(ds, _cluster)}");
-        var verdict = new Verdict();
-        verdict.NoFailures(failures, 30);
-        // Failing over costs an open under 10 ms more than the slowest normal open.
-        verdict.Check(times.Max() < slowestNormal + 10, $"slowest open {times.Max():F1} ms, over the slowest normal open ({slowestNormal:F1} ms) + 10 ms");
-        verdict.Equal("0", Counts.Map(ds, _cluster).Split('/')[1], "driver map on the refusing node 2");
-        verdict.Assert(ds);
     }
 
     /// <summary>
