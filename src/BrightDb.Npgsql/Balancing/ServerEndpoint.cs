@@ -219,6 +219,12 @@ sealed class ServerEndpoint
             if (Volatile.Read(ref _straysOut) != 0 && sender is NpgsqlConnection connection && _strays is not null)
                 reached = _strays.Closed(this, connection) ?? this;
             Interlocked.Add(ref reached._counts, -OneOpen);
+            // A connection that broke made Npgsql mark its host offline for Host Recheck Seconds, so that this server's data
+            // source would pass over it to the next host: one broken connection (a backend ended alone, a query cancelled by a
+            // timeout) is no sign of a failed server, and whether a server is skipped is the driver's decision alone
+            // (ServerHealth, on evidence of the server itself). Not on the path of a normal close.
+            if (sender is NpgsqlConnection { FullState: ConnectionState.Broken })
+                PoolsIfCreated?.ClearDatabaseStates();
             // Npgsql returned the connection to this server's pool before raising the event. A server that left the
             // cluster keeps nothing idle: a connection opened on it after it left (an open that chose it from the previous
             // snapshot) would otherwise rest in the pool, dead once the server stops, until the idle lifetime closes it.

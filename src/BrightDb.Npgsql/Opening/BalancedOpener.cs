@@ -328,6 +328,10 @@ sealed class BalancedOpener : IConnectionOpener
         NpgsqlConnection? connection = null;
         try
         {
+            // A probe tries the server itself: Npgsql may still count it offline from the failure that marked it down, and
+            // would pass over it to the next host of its data source without trying it.
+            if (isProbe)
+                endpoint.PoolsIfCreated?.ClearDatabaseStates();
             connection = endpoint.DataSource.CreateConnection();
             // Subscribed before opening: the open itself is then counted by the handler, and the count taken when choosing
             // is released right after, so a break at any moment is counted down exactly once.
