@@ -79,21 +79,39 @@ static class ClusterCommands
 
             var watch = Stopwatch.StartNew();
             context.Console.WriteLine($"Creating a {specs.Count}-node cluster (rf {parse.GetValue(rf)}) in {directory} ...");
-            var cluster = await LocalCluster.StartAsync(new LocalClusterOptions
+            // Progress per node: a spinner naming each node's state in a terminal, and a line per node as it starts and runs.
+            var states = new SortedDictionary<int, string>();
+            var progressGate = new Lock();
+            LocalCluster cluster = null!;
+            await context.Console.Status().StartAsync("Starting the nodes ...", async status =>
             {
-                Nodes = specs,
-                Port = portValue,
-                BaseDirectory = directory,
-                AddressBlock = block,
-                PostgresBinDirectory = parse.GetValue(pgBinDir),
-                StartRpcz = false,
-                FaultProxy = parse.GetValue(faultProxy),
-                ServeFaultProxy = false,
-                Tls = parse.GetValue(tls),
-                PublicAddresses = parse.GetValue(publicAddresses),
-                ReportConnections = parse.GetValue(reportConnections),
-                HostNames = parse.GetValue(hostNames),
-            }, ct);
+                cluster = await LocalCluster.StartAsync(new LocalClusterOptions
+                {
+                    Nodes = specs,
+                    Port = portValue,
+                    BaseDirectory = directory,
+                    AddressBlock = block,
+                    PostgresBinDirectory = parse.GetValue(pgBinDir),
+                    StartRpcz = false,
+                    FaultProxy = parse.GetValue(faultProxy),
+                    ServeFaultProxy = false,
+                    Tls = parse.GetValue(tls),
+                    PublicAddresses = parse.GetValue(publicAddresses),
+                    ReportConnections = parse.GetValue(reportConnections),
+                    HostNames = parse.GetValue(hostNames),
+                    NodeProgress = (node, state) =>
+                    {
+                        lock (progressGate)
+                        {
+                            states[node.Index] = state;
+                            context.Console.WriteLine($"  node {node.Index} ({node.Address}, {node.Placement}): {state}");
+                            // Redirected, Spectre writes each status as a line of its own: the lines above say it already.
+                            if (context.Console.Profile.Capabilities.Interactive)
+                                status.Status(string.Join(", ", states.Select(s => $"node {s.Key} {s.Value}")));
+                        }
+                    },
+                }, ct);
+            });
             // The servers must outlive this process; rpcz (and the fault proxies) are served by a detached process of our own.
             cluster.Detach();
             try
@@ -148,7 +166,7 @@ static class ClusterCommands
 
     public static Command Destroy(CliContext context, Option<string?> baseDir)
     {
-        var command = new Command("destroy", "Stop every server and the rpcz pages, and delete the cluster's data.");
+        var command = new Command("destroy", "Stop every server and the rpcz pages, and delete the cluster's data. Example: bm-dev-ctl destroy");
         command.SetAction(async (parse, ct) =>
         {
             var directory = CliContext.ResolveBaseDirectory(parse.GetValue(baseDir));
@@ -170,7 +188,7 @@ static class ClusterCommands
     public static Command YbServers(CliContext context, Option<string?> baseDir)
     {
         var node = new Option<int>("--node") { Description = "The node to ask (default 1).", DefaultValueFactory = _ => 1 };
-        var command = new Command("yb_servers", "Show what select * from yb_servers() returns on a node (as user bigmath).") { node };
+        var command = new Command("yb_servers", "Show what select * from yb_servers() returns on a node (as user bigmath). Example: bm-dev-ctl yb_servers --node 2") { node };
         command.SetAction(async (parse, ct) =>
         {
             await using var cluster = CliContext.Attach(CliContext.ResolveBaseDirectory(parse.GetValue(baseDir)));
@@ -187,7 +205,7 @@ static class ClusterCommands
     static Command View(string name, string description, CliContext context, Option<string?> baseDir,
         Func<IAnsiConsole, LocalCluster, CancellationToken, Task> show)
     {
-        var command = new Command(name, description);
+        var command = new Command(name, $"{description} Example: bm-dev-ctl {name}");
         command.SetAction(async (parse, ct) =>
         {
             await using var cluster = CliContext.Attach(CliContext.ResolveBaseDirectory(parse.GetValue(baseDir)));

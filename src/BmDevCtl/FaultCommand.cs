@@ -40,7 +40,7 @@ static class FaultCommand
             DefaultValueFactory = _ => "both",
         };
         direction.AcceptOnlyFromAmong("up", "down", "both");
-        var command = new Command("fault", "Inject a network fault at a node's proxy (cluster created with --fault_proxy), or clear it.")
+        var command = new Command("fault", "Inject a network fault at a node's proxy (cluster created with --fault_proxy), or clear it. Example: bm-dev-ctl fault 2 latency 200, then bm-dev-ctl fault 2 clear")
         {
             index, kind, value, direction,
         };

@@ -34,7 +34,7 @@ static class NodeCommands
             DefaultValueFactory = _ => "primary",
         };
         nodeType.AcceptOnlyFromAmong("primary", "read_replica");
-        var command = new Command("add_node", "Add a node (index = largest index + 1) and put it in the membership.") { placement, nodeType };
+        var command = new Command("add_node", "Add a node (index = largest index + 1) and put it in the membership. Example: bm-dev-ctl add_node --placement_info aws.us-west.us-west-2c") { placement, nodeType };
         command.SetAction(async (parse, ct) =>
         {
             var text = parse.GetValue(placement);
@@ -59,7 +59,7 @@ static class NodeCommands
         Func<LocalCluster, int, CancellationToken, Task> operation, string pastTense)
     {
         var index = new Argument<int>("node_index") { Description = "The node's index (1 for the first node)." };
-        var command = new Command(name, description) { index };
+        var command = new Command(name, $"{description} Example: bm-dev-ctl {name} 2") { index };
         command.SetAction(async (parse, ct) =>
         {
             var i = parse.GetValue(index);

@@ -50,6 +50,12 @@ public sealed class LocalClusterOptions
     /// with <see cref="FaultProxyControl"/>).</summary>
     public bool ServeFaultProxy { get; init; } = true;
 
+    /// <summary>
+    /// Told of each node's progress while the cluster starts: the node, then <c>"starting"</c> when its server is being made
+    /// and started, <c>"running"</c> once it answers. Called from several threads at once (the nodes start together).
+    /// </summary>
+    public Action<LocalNode, string>? NodeProgress { get; init; }
+
     /// <summary>How long one server may take to start before the operation fails.</summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
 

@@ -122,12 +122,41 @@ public sealed class CliBadInputTests
 /// <summary>The whole CLI on one cluster of its own (an address block held by this class, a private base directory).</summary>
 public sealed class CliClusterTests() : CliClusterTestBase("cli")
 {
+    [Theory]
+    [InlineData("create")]
+    [InlineData("destroy")]
+    [InlineData("status")]
+    [InlineData("conns")]
+    [InlineData("yb_servers")]
+    [InlineData("add_node")]
+    [InlineData("remove_node")]
+    [InlineData("stop_node")]
+    [InlineData("start_node")]
+    [InlineData("kill_node")]
+    [InlineData("pause_node")]
+    [InlineData("resume_node")]
+    [InlineData("fault")]
+    public async Task Every_commands_help_has_an_example(string command)
+    {
+        var (code, output, _) = await CliRun.RunAsync(command, "--help");
+        Assert.Equal(0, code);
+        Assert.Contains($"Example: bm-dev-ctl {command}", output, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Create_operate_and_destroy_through_the_cli()
     {
         var created = await RunAsync("create", "--rf", "3", "--placement_info", "aws.us-west.us-west-2a,aws.us-west.us-west-2a,aws.us-west.us-west-2b");
         Assert.Equal(0, created.Code);
         Assert.Contains($"127.0.{Block}.3:2521", created.Output, StringComparison.Ordinal);
+        // Progress per node: each one starting, then running.
+        foreach (var i in new[] { 1, 2, 3 })
+        {
+            var zone = i == 3 ? "us-west-2b" : "us-west-2a";
+            var starting = created.Output.IndexOf($"node {i} (127.0.{Block}.{i}:2521, aws.us-west.{zone}): starting", StringComparison.Ordinal);
+            var running = created.Output.IndexOf($"node {i} (127.0.{Block}.{i}:2521, aws.us-west.{zone}): running", StringComparison.Ordinal);
+            Assert.True(starting >= 0 && running > starting, $"node {i}'s progress is missing or out of order:\n{created.Output}");
+        }
         var rpczPid = DetachedRpcz.RunningPid(BaseDir);
         Assert.NotNull(rpczPid);
 

@@ -63,7 +63,12 @@ static class ClusterLauncher
             }
 
             store.Record(nodes, NodeState.Stopped, isMember: false);
-            var starts = nodes.Select(n => servers.CreateAndStartAsync(pg, template, n, cancellationToken)).ToList();
+            var starts = nodes.Select(async n =>
+            {
+                options.NodeProgress?.Invoke(n, "starting");
+                await servers.CreateAndStartAsync(pg, template, n, cancellationToken).ConfigureAwait(false);
+                options.NodeProgress?.Invoke(n, "running");
+            }).ToList();
             await WhenAllOrAggregate(starts, "The cluster did not start").ConfigureAwait(false);
             store.Record(nodes, NodeState.Running, isMember: true);
             if (options.Password != ServerSetup.DefaultPassword)
