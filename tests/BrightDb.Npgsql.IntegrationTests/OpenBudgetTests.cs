@@ -51,6 +51,32 @@ public sealed class OpenBudgetTests(ThreeZonesClusterFixture fixture, ITestOutpu
         }
     }
 
+    /// <summary>
+    /// An open on a fresh data source that may use only nodes 2 and 3 (both silent here): it must fail; returns how long it
+    /// took and its error, having written <paramref name="describe"/>'s line. Measured again, once, when the process stalled
+    /// at least as long as the open's excess over Timeout + margin (<see cref="MachineStalls"/>).
+    /// </summary>
+    async Task<(Stopwatch Watch, Exception Error)> FailingOpenOnlyOn2bAnd2cAsync(string app, string path, Func<double, string, string, string> describe)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var mark = MachineStalls.Mark();
+            await using var ds = Counts.Create(EveryPath.ConnectionString(Cluster, $"{app}-{attempt}", pooling: false, hedgedOpenDelay: 2000,
+                extra: $"Timeout={Budget.TotalSeconds};Topology Keys={EveryPath.Zone2b},{EveryPath.Zone2c};Fallback To Topology Keys Only=true"));
+            var watch = Stopwatch.StartNew();
+            var events = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            ds.HostMarkedDown += (_, e) => events.Enqueue($"{watch.Elapsed.TotalSeconds:F2} s down {e.Host}: {e.Reason}");
+            var error = await Assert.ThrowsAnyAsync<Exception>(async () =>
+            {
+                await using var connection = await OpenAsync(ds, path);
+            });
+            watch.Stop();
+            output.WriteLine(describe(watch.Elapsed.TotalSeconds, error.Message, string.Join(" | ", events)));
+            if (attempt > 1 || !MachineStalls.Explain(mark, watch.Elapsed - (Budget + Margin), output.WriteLine))
+                return (watch, error);
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Paths))]
     public async Task Two_of_three_nodes_silent_each_open_ends_within_Timeout(string path)
@@ -117,26 +143,8 @@ public sealed class OpenBudgetTests(ThreeZonesClusterFixture fixture, ITestOutpu
             await Cluster.PauseNodeAsync(node.Index);
         try
         {
-            Stopwatch watch;
-            Exception error;
-            for (var attempt = 1; ; attempt++)
-            {
-                var mark = MachineStalls.Mark();
-                await using var ds = Counts.Create(EveryPath.ConnectionString(Cluster, $"{app}-{attempt}", pooling: false, hedgedOpenDelay: 2000,
-                    extra: $"Timeout={Budget.TotalSeconds};Topology Keys={EveryPath.Zone2b},{EveryPath.Zone2c};Fallback To Topology Keys Only=true"));
-                watch = Stopwatch.StartNew();
-                var events = new System.Collections.Concurrent.ConcurrentQueue<string>();
-                var started = watch;
-                ds.HostMarkedDown += (_, e) => events.Enqueue($"{started.Elapsed.TotalSeconds:F2} s down {e.Host}: {e.Reason}");
-                error = await Assert.ThrowsAnyAsync<Exception>(async () =>
-                {
-                    await using var connection = await OpenAsync(ds, path);
-                });
-                watch.Stop();
-                output.WriteLine($"{path}, only nodes 2 and 3 eligible and both silent, Timeout={Budget.TotalSeconds}: failed in {watch.Elapsed.TotalSeconds:F2} s: {error.Message}; events: {string.Join(" | ", events)}");
-                if (attempt > 1 || !MachineStalls.Explain(mark, watch.Elapsed - (Budget + Margin), output.WriteLine))
-                    break;
-            }
+            var (watch, error) = await FailingOpenOnlyOn2bAnd2cAsync(app, path,
+                (seconds, message, events) => $"{path}, only nodes 2 and 3 eligible and both silent, Timeout={Budget.TotalSeconds}: failed in {seconds:F2} s: {message}; events: {events}");
 
             var verdict = new Verdict();
             verdict.Check(watch.Elapsed < Budget + Margin, $"took {watch.Elapsed.TotalSeconds:F2} s, over Timeout ({Budget.TotalSeconds} s) + {Margin.TotalMilliseconds} ms");
@@ -166,23 +174,8 @@ public sealed class OpenBudgetTests(ThreeZonesClusterFixture fixture, ITestOutpu
         await Cluster.SetYbServersBehaviorAsync(YbServersBehavior.Slow(TimeSpan.FromMilliseconds(1500)));
         try
         {
-            Stopwatch watch;
-            Exception error;
-            for (var attempt = 1; ; attempt++)
-            {
-                var mark = MachineStalls.Mark();
-                await using var ds = Counts.Create(EveryPath.ConnectionString(Cluster, $"{app}-{attempt}", pooling: false, hedgedOpenDelay: 2000,
-                    extra: $"Timeout={Budget.TotalSeconds};Topology Keys={EveryPath.Zone2b},{EveryPath.Zone2c};Fallback To Topology Keys Only=true"));
-                watch = Stopwatch.StartNew();
-                error = await Assert.ThrowsAnyAsync<Exception>(async () =>
-                {
-                    await using var connection = await OpenAsync(ds, path);
-                });
-                watch.Stop();
-                output.WriteLine($"{path}, yb_servers() 1.5 s, nodes 2 and 3 silent, Timeout={Budget.TotalSeconds}: failed in {watch.Elapsed.TotalSeconds:F2} s: {error.Message}");
-                if (attempt > 1 || !MachineStalls.Explain(mark, watch.Elapsed - (Budget + Margin), output.WriteLine))
-                    break;
-            }
+            var (watch, error) = await FailingOpenOnlyOn2bAnd2cAsync(app, path,
+                (seconds, message, _) => $"{path}, yb_servers() 1.5 s, nodes 2 and 3 silent, Timeout={Budget.TotalSeconds}: failed in {seconds:F2} s: {message}");
             Assert.True(watch.Elapsed < Budget + Margin, $"took {watch.Elapsed.TotalSeconds:F2} s, over Timeout ({Budget.TotalSeconds} s) + {Margin.TotalMilliseconds} ms: {error.Message}");
         }
         finally
