@@ -139,7 +139,16 @@ public sealed class DataSourceParityTests : IAsyncLifetime
             });
         }
 
+        // An application's connection created before the reload and opened after it (an EF Core context living across a
+        // migration): it comes from the replaced pools, still opens and runs.
+        var createdBefore = ds.CreateConnection();
         await ds.ReloadTypesAsync();
+        await using (createdBefore)
+        {
+            await createdBefore.OpenAsync();
+            await using var command = new NpgsqlCommand("select 1", createdBefore);
+            Assert.Equal(1, await command.ExecuteScalarAsync());
+        }
 
         // The connection in use keeps its session and is still counted (in the pools it came from), by the map and the server.
         await using (var command = new NpgsqlCommand("select 1", inUse))
@@ -168,6 +177,12 @@ public sealed class DataSourceParityTests : IAsyncLifetime
             Assert.Equal(_cluster.Nodes.Select(n => n.Host).Order(), held.Select(c => c.Host!).Order());
             Assert.Equal("1/1/1", await Counts.ServerEventuallyAsync(_cluster, app, "1/1/1"));
             Assert.Equal("1/1/1", Counts.Map(ds, _cluster));
+
+            // The path of EF Core, Dapper and DI after the reload: CreateConnection, then Open, knows the type too.
+            await using var created = ds.CreateConnection();
+            await created.OpenAsync();
+            await using var read = new NpgsqlCommand($"select 'sad'::{type}", created);
+            Assert.Equal(Mood.Sad, (Mood)(await read.ExecuteScalarAsync())!);
         }
         finally
         {

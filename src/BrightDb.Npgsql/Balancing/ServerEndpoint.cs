@@ -229,7 +229,18 @@ sealed class ServerEndpoint
             // cluster keeps nothing idle: a connection opened on it after it left (an open that chose it from the previous
             // snapshot) would otherwise rest in the pool, dead once the server stops, until the idle lifetime closes it.
             if (Removed)
+            {
                 ClearPool();
+            }
+
+            // Likewise a connection created before ReloadTypes replaced the pools, opened and returned after: it would idle in
+            // the replaced pools, with the old types, until the idle lifetime. Only once pools were replaced (a few atomic
+            // operations per close from then on).
+            else if (Volatile.Read(ref _retired) is { Length: > 0 } retired)
+            {
+                foreach (var pools in retired)
+                    pools.Clear();
+            }
         }
     }
 
