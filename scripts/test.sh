@@ -9,7 +9,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
-./scripts/ensure-prereqs.sh || { echo "0 passed, 0 failed, 0 skipped"; exit 1; }
+./scripts/ensure-prereqs.sh --browser || { echo "0 passed, 0 failed, 0 skipped"; exit 1; }
 
 echo "== build (Release)"
 if ! dotnet build BrightDb.slnx -c Release -nologo -v q -clp:ErrorsOnly; then

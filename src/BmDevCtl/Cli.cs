@@ -106,6 +106,7 @@ static partial class Cli
         }
 
         root.Subcommands.Add(FaultCommand.Build(context, baseDir));
+        root.Subcommands.Add(DashboardCommand.Build(context, baseDir));
         root.Subcommands.Add(RpczServeCommand.Build(baseDir));
         return root;
     }

@@ -128,6 +128,7 @@ static class ClusterCommands
             context.Console.WriteLine($"Cluster created in {watch.Elapsed.TotalSeconds:0.0} s. Connect with:");
             var tlsParameters = cluster.TlsRootCertificateFile is { } root ? $" sslmode=verify-full sslrootcert={root}" : "";
             context.Console.WriteLine($"  psql \"host={cluster.Nodes[0].Host} port={cluster.Nodes[0].Port} user=bigmath password={cluster.Password} dbname=bigmath{tlsParameters}\"");
+            context.Console.WriteLine($"Watch it live: http://{cluster.Nodes[0].Host}:{cluster.Nodes[0].RpczPort}/ in a browser (or bm-dev-ctl dashboard).");
             return ExitCodes.Success;
         });
         return command;

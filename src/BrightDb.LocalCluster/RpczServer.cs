@@ -4,20 +4,40 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 
+using BrightDb.LocalCluster.Dashboard;
 using BrightDb.LocalCluster.Internal;
 
 namespace BrightDb.LocalCluster;
 
 /// <summary>
-/// A tiny HTTP responder serving <c>GET /rpcz</c> on every node's address and rpcz port: the node's client connections from
-/// its pg_stat_activity as JSON, the shape BrightDB's own rpcz page has. One listener per node, reconciled with the
-/// cluster's nodes by <see cref="Sync"/>.
+/// A tiny HTTP responder on every node's address and rpcz port. One listener per node, reconciled with the cluster's nodes
+/// by <see cref="Sync"/>. It serves:
+/// <list type="bullet">
+/// <item><c>GET /rpcz</c>: the node's client connections from its pg_stat_activity as JSON, the shape BrightDB's own rpcz
+/// page has; as an HTML table when the request's <c>Accept</c> prefers <c>text/html</c> (a browser), unless
+/// <c>?format=json</c>.</item>
+/// <item><c>GET /</c>: the whole cluster's dashboard (<see cref="DashboardPage"/>), and <c>GET /api/cluster</c>, its data.
+/// The cluster is sampled from the first such request until the server is disposed.</item>
+/// </list>
 /// </summary>
 public sealed class RpczServer : IAsyncDisposable
 {
     readonly Dictionary<int, Listener> _listeners = [];
     readonly Lock _gate = new();
     readonly CancellationTokenSource _stopping = new();
+    readonly Lazy<ClusterMonitor> _monitor;
+    IReadOnlyList<LocalNode> _nodes = [];
+
+    /// <summary>Creates a server with no listener; <see cref="Sync"/> opens them.</summary>
+    public RpczServer()
+    {
+        _monitor = new Lazy<ClusterMonitor>(() =>
+        {
+            var monitor = new ClusterMonitor(_ => ValueTask.FromResult<IReadOnlyList<LocalNode>?>(Volatile.Read(ref _nodes)));
+            monitor.Start();
+            return monitor;
+        });
+    }
 
     /// <summary>Opens listeners for new nodes and closes those of removed nodes.</summary>
     /// <param name="nodes">The cluster's nodes (removed ones included); every node not removed gets a listener.</param>
@@ -26,7 +46,8 @@ public sealed class RpczServer : IAsyncDisposable
     {
         lock (_gate)
         {
-            var wanted = nodes.Where(n => n.State != NodeState.Removed).ToDictionary(n => n.Index);
+            Volatile.Write(ref _nodes, [.. nodes]);
+            var wanted = _nodes.Where(n => n.State != NodeState.Removed).ToDictionary(n => n.Index);
             foreach (var index in _listeners.Keys.Where(k => !wanted.ContainsKey(k)).ToList())
             {
                 _listeners[index].Stop();
@@ -91,7 +112,7 @@ public sealed class RpczServer : IAsyncDisposable
         return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
     }
 
-    static async Task AcceptLoopAsync(Listener listener, CancellationToken stopping)
+    async Task AcceptLoopAsync(Listener listener, CancellationToken stopping)
     {
         while (!stopping.IsCancellationRequested && !listener.Stopped.IsCancellationRequested)
         {
@@ -109,7 +130,7 @@ public sealed class RpczServer : IAsyncDisposable
         }
     }
 
-    static async Task ServeAsync(TcpClient client, LocalNode node, CancellationToken stopping)
+    async Task ServeAsync(TcpClient client, LocalNode node, CancellationToken stopping)
     {
         using var _ = client;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
@@ -117,12 +138,13 @@ public sealed class RpczServer : IAsyncDisposable
         try
         {
             var stream = client.GetStream();
-            var path = await ReadRequestPathAsync(stream, timeout.Token).ConfigureAwait(false);
-            var (status, contentType, body) = path switch
+            var request = await ReadRequestAsync(stream, timeout.Token).ConfigureAwait(false);
+            var (status, contentType, body) = request?.Path switch
             {
                 null => (400, "text/plain", "bad request\n"),
-                "/rpcz" => await RpczAsync(node, timeout.Token).ConfigureAwait(false),
-                "/" => (200, "text/plain", $"BrightDB local cluster node {node.Index} ({node.Address}). See /rpcz.\n"),
+                "/rpcz" => await RpczAsync(node, request.Value.WantsHtml, timeout.Token).ConfigureAwait(false),
+                "/" => (200, "text/html", StartMonitor(DashboardPage.Html)),
+                "/api/cluster" => (200, "application/json", DashboardJson.Serialize(await ClusterViewAsync(timeout.Token).ConfigureAwait(false)) + "\n"),
                 _ => (404, "text/plain", "not found\n"),
             };
             var payload = Encoding.UTF8.GetBytes(body);
@@ -138,11 +160,25 @@ public sealed class RpczServer : IAsyncDisposable
         }
     }
 
-    static async Task<(int, string, string)> RpczAsync(LocalNode node, CancellationToken cancellationToken)
+    string StartMonitor(string page)
+    {
+        _ = _monitor.Value;
+        return page;
+    }
+
+    /// <summary>The last sample; the first request waits for one.</summary>
+    async Task<ClusterView> ClusterViewAsync(CancellationToken cancellationToken)
+    {
+        var monitor = _monitor.Value;
+        return monitor.View.Nodes.Count > 0 ? monitor.View : await monitor.SampleAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    static async Task<(int, string, string)> RpczAsync(LocalNode node, bool html, CancellationToken cancellationToken)
     {
         try
         {
-            return (200, "application/json", Render(await AdminSql.ClientBackendsAsync(node, cancellationToken).ConfigureAwait(false)));
+            var connections = await AdminSql.ClientBackendsAsync(node, cancellationToken).ConfigureAwait(false);
+            return html ? (200, "text/html", DashboardPage.RenderRpcz(node, connections)) : (200, "application/json", Render(connections));
         }
         catch (Exception ex) when (ex is Npgsql.NpgsqlException or TimeoutException or IOException)
         {
@@ -151,7 +187,10 @@ public sealed class RpczServer : IAsyncDisposable
         }
     }
 
-    static async Task<string?> ReadRequestPathAsync(NetworkStream stream, CancellationToken cancellationToken)
+    /// <summary>A request's path (without its query) and whether it asks for HTML.</summary>
+    readonly record struct Request(string Path, bool WantsHtml);
+
+    static async Task<Request?> ReadRequestAsync(NetworkStream stream, CancellationToken cancellationToken)
     {
         var buffer = new byte[8192];
         var length = 0;
@@ -170,15 +209,22 @@ public sealed class RpczServer : IAsyncDisposable
             }
         }
 
-        var requestLine = Encoding.ASCII.GetString(buffer, 0, length).Split("\r\n")[0].Split(' ');
+        var lines = Encoding.ASCII.GetString(buffer, 0, length).Split("\r\n");
+        var requestLine = lines[0].Split(' ');
         if (requestLine.Length < 2 || requestLine[0] != "GET")
         {
             return null;
         }
 
         var target = requestLine[1];
-        var query = target.IndexOf('?', StringComparison.Ordinal);
-        return query >= 0 ? target[..query] : target;
+        var queryStart = target.IndexOf('?', StringComparison.Ordinal);
+        var query = queryStart >= 0 ? target[(queryStart + 1)..] : "";
+        var accept = lines.Skip(1)
+            .Where(l => l.StartsWith("Accept:", StringComparison.OrdinalIgnoreCase))
+            .Select(l => l["Accept:".Length..].Trim())
+            .FirstOrDefault();
+        var jsonAsked = query.Split('&').Contains("format=json", StringComparer.OrdinalIgnoreCase);
+        return new Request(queryStart >= 0 ? target[..queryStart] : target, !jsonAsked && DashboardPage.PrefersHtml(accept));
     }
 
     static string Reason(int status) => status switch
@@ -208,6 +254,11 @@ public sealed class RpczServer : IAsyncDisposable
             {
                 await loop.ConfigureAwait(false);
             }
+        }
+
+        if (_monitor.IsValueCreated)
+        {
+            await _monitor.Value.DisposeAsync().ConfigureAwait(false);
         }
 
         _stopping.Dispose();

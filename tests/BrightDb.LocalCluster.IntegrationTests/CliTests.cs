@@ -29,6 +29,7 @@ public sealed class CliBadInputTests
     [InlineData("needs a value (milliseconds)", "fault", "1", "latency")]
     [InlineData("takes no value", "fault", "1", "refuse", "3")]
     [InlineData("--direction applies to latency only", "fault", "1", "stall", "--direction", "down")]
+    [InlineData("--port 70000 is not a TCP port", "dashboard", "--port", "70000")]
     public async Task Usage_errors_exit_2_and_create_nothing(string expected, params string[] args)
     {
         var (code, _, error) = await CliRun.RunAsync([.. args, "--base_dir", _baseDir]);
@@ -77,6 +78,7 @@ public sealed class CliBadInputTests
     [InlineData("start_node", "2")]
     [InlineData("add_node", "--placement_info", "a.b.c")]
     [InlineData("fault", "1", "hang")]
+    [InlineData("dashboard", "--port", "0")]
     public async Task Commands_without_a_cluster_fail_with_exit_1(params string[] args)
     {
         var (code, _, error) = await CliRun.RunAsync([.. args, "--base_dir", _baseDir]);
@@ -101,7 +103,7 @@ public sealed class CliBadInputTests
         var (code, output, _) = await CliRun.RunAsync("--help");
         Assert.Equal(0, code);
         foreach (var command in new[] { "create", "destroy", "status", "add_node", "remove_node", "stop_node", "start_node", "kill_node",
-                     "pause_node", "resume_node", "conns", "yb_servers", "fault" })
+                     "pause_node", "resume_node", "conns", "yb_servers", "fault", "dashboard" })
         {
             Assert.Contains(command, output, StringComparison.Ordinal);
         }
@@ -136,6 +138,7 @@ public sealed class CliClusterTests() : CliClusterTestBase("cli")
     [InlineData("pause_node")]
     [InlineData("resume_node")]
     [InlineData("fault")]
+    [InlineData("dashboard")]
     public async Task Every_commands_help_has_an_example(string command)
     {
         var (code, output, _) = await CliRun.RunAsync(command, "--help");
@@ -157,6 +160,7 @@ public sealed class CliClusterTests() : CliClusterTestBase("cli")
             var running = created.Output.IndexOf($"node {i} (127.0.{Block}.{i}:2521, aws.us-west.{zone}): running", StringComparison.Ordinal);
             Assert.True(starting >= 0 && running > starting, $"node {i}'s progress is missing or out of order:\n{created.Output}");
         }
+        Assert.Contains($"Watch it live: http://127.0.{Block}.1:8100/ in a browser (or bm-dev-ctl dashboard).", created.Output, StringComparison.Ordinal);
         var rpczPid = DetachedRpcz.RunningPid(BaseDir);
         Assert.NotNull(rpczPid);
 
