@@ -299,4 +299,66 @@ public class ClockRulesTests
         server.NoteAnswer();
         Assert.True(server.AnsweredWithin(TimeSpan.FromMilliseconds(1)));
     }
+    // ---- A pass-over reported by an attempt older than the server's recovery ----
+
+    [Theory]
+    [InlineData(null, false)]
+    [InlineData("connection refused", true)]
+    public void A_server_passed_over_soon_after_it_answered_again_is_asked_before_it_is_marked_down(string? answer, bool markedDown)
+    {
+        var time = new FakeTimeProvider();
+        var events = new List<string>();
+        var health = new ServerHealth(time, NullLogger.Instance, "test", TimeSpan.FromSeconds(1),
+            (server, reason) => events.Add($"down {server}"), server => events.Add($"up {server}"), attemptLifetime: TimeSpan.FromSeconds(3));
+        var asked = new List<string>();
+        health.AskAsync = server =>
+        {
+            asked.Add(server.ToString());
+            return Task.FromResult(answer);
+        };
+        var (hung, other) = (Endpoint("10.0.0.1"), Endpoint("10.0.0.2"));
+
+        // A hedge suspected the server; later it answered again.
+        health.MarkDown(hung, "no answer within the hedged open delay", suspicion: true);
+        time.Advance(TimeSpan.FromSeconds(2));
+        health.MarkUp(hung);
+        Assert.Equal(["down 10.0.0.1:2521", "up 10.0.0.1:2521"], events);
+
+        // An attempt that began while it hung gives up on it now: the server is asked whether it answers.
+        time.Advance(TimeSpan.FromMilliseconds(600));
+        health.PassedOver(hung, other);
+        Assert.Equal(["10.0.0.1:2521"], asked);
+        Assert.Equal(markedDown, hung.DownUntil != 0);
+        Assert.Equal(markedDown ? 3 : 2, events.Count);
+        if (markedDown)
+            Assert.Equal("connection refused", hung.LastFailure);
+    }
+
+    [Fact]
+    public void A_server_passed_over_long_after_it_answered_again_or_never_down_is_marked_down_at_once()
+    {
+        var time = new FakeTimeProvider();
+        var events = new List<string>();
+        var health = new ServerHealth(time, NullLogger.Instance, "test", TimeSpan.FromSeconds(1),
+            (server, reason) => events.Add($"down {server}"), server => events.Add($"up {server}"), attemptLifetime: TimeSpan.FromSeconds(3));
+        var asked = 0;
+        health.AskAsync = _ =>
+        {
+            asked++;
+            return Task.FromResult<string?>(null);
+        };
+        var (server, other, never) = (Endpoint("10.0.0.1"), Endpoint("10.0.0.2"), Endpoint("10.0.0.3"));
+
+        health.PassedOver(never, other);
+        Assert.NotEqual(0, never.DownUntil);
+
+        health.MarkDown(server, "refused");
+        health.MarkUp(server);
+        time.Advance(TimeSpan.FromSeconds(3));
+        health.PassedOver(server, other);
+        Assert.NotEqual(0, server.DownUntil);
+        // Marking down at once still asks why in the background, once per mark-down: twice here, and never to decide.
+        Assert.Equal(2, asked);
+        Assert.Equal(["down 10.0.0.3:2521", "down 10.0.0.1:2521", "up 10.0.0.1:2521", "down 10.0.0.1:2521"], events);
+    }
 }

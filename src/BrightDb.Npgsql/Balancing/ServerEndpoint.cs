@@ -317,6 +317,10 @@ sealed class ServerEndpoint
             LastFailure = reason;
     }
 
+    /// <summary>When the server was last marked up after being down (<see cref="TimeProvider.GetTimestamp"/>); 0 for never.</summary>
+    internal long MarkedUpAt { get => Volatile.Read(ref _markedUpAt); set => Volatile.Write(ref _markedUpAt, value); }
+    long _markedUpAt;
+
     /// <summary>Marks the server up; true when it was down before.</summary>
     internal bool MarkUp()
     {

@@ -17,6 +17,7 @@ sealed class ServerHealth
     readonly TimeSpan _reconnectDelay;
     readonly Action<ServerEndpoint, string> _markedDown;
     readonly Action<ServerEndpoint> _markedUp;
+    readonly TimeSpan _attemptLifetime;
 
     /// <param name="time">The clock of the down-marks.</param>
     /// <param name="log">The failover log category.</param>
@@ -24,10 +25,13 @@ sealed class ServerHealth
     /// <param name="reconnectDelay">How long a failed server is skipped (<c>Failed Host Reconnect Delay Secs</c>).</param>
     /// <param name="markedDown">Raises the data source's event when a server that was up is marked down.</param>
     /// <param name="markedUp">Raises the data source's event when a server that was down answers again.</param>
+    /// <param name="attemptLifetime">How long an attempt to connect may run (the open's <c>Timeout</c>; infinite for none): a
+    /// server passed over by an attempt at most this old may have answered again since the attempt began.</param>
     internal ServerHealth(
         TimeProvider time, ILogger log, string dataSourceName, TimeSpan reconnectDelay,
-        Action<ServerEndpoint, string> markedDown, Action<ServerEndpoint> markedUp)
+        Action<ServerEndpoint, string> markedDown, Action<ServerEndpoint> markedUp, TimeSpan? attemptLifetime = null)
     {
+        _attemptLifetime = attemptLifetime ?? TimeSpan.FromSeconds(15);
         _time = time;
         _log = log;
         _dataSourceName = dataSourceName;
@@ -58,7 +62,26 @@ sealed class ServerHealth
     /// Npgsql's failover inside one open passed over <paramref name="server"/> for the next host of its data source: the server
     /// refused the connection, or its idle connection failed the check before being handed out.
     /// </summary>
+    /// <remarks>
+    /// The news may be stale: an attempt that began while the server was down (one a hedge gave up on, still waiting on a
+    /// hung server) can pass it over after the server answered again and was marked up. Such a server is asked first, with
+    /// one connection of the driver's own, and stays up if it answers (event 3007).
+    /// </remarks>
     internal void PassedOver(ServerEndpoint server, ServerEndpoint reached)
+    {
+        if (server.DownUntil == 0 && server.MarkedUpAt is var markedUp && markedUp != 0
+            && (_attemptLifetime == Timeout.InfiniteTimeSpan || _time.GetElapsedTime(markedUp) < _attemptLifetime))
+        {
+            _ = ConfirmPassedOverAsync(server, reached);
+            return;
+        }
+
+        if (MarkPassedOver(server, reached))
+            _ = LearnWhyAsync(server);
+    }
+
+    /// <summary>Marks a passed-over server down; true when it was up.</summary>
+    bool MarkPassedOver(ServerEndpoint server, ServerEndpoint reached)
     {
         const string Reason = "passed over by the failover within an open (it refused a new connection or its credentials, or an idle connection to it failed its check)";
         var wasUp = server.DownUntil == 0;
@@ -67,8 +90,20 @@ sealed class ServerHealth
         DriverMetrics.FailedOver(_dataSourceName, server);
         DriverTracing.FailedOver(_dataSourceName, server, Reason);
         RequestRefresh?.Invoke();
-        if (wasUp)
-            _ = LearnWhyAsync(server);
+        return wasUp;
+    }
+
+    async Task ConfirmPassedOverAsync(ServerEndpoint server, ServerEndpoint reached)
+    {
+        if (await AskAsync(server).ConfigureAwait(false) is not { } cause)
+        {
+            Log.StalePassOver(_log, server.ToString());
+            return;
+        }
+
+        MarkPassedOver(server, reached);
+        server.NoteFailureCause(cause);
+        Log.PassedOverCause(_log, server.ToString(), cause);
     }
 
     /// <summary>
@@ -78,6 +113,19 @@ sealed class ServerHealth
     /// </summary>
     async Task LearnWhyAsync(ServerEndpoint server)
     {
+        if (await AskAsync(server).ConfigureAwait(false) is { } cause)
+        {
+            server.NoteFailureCause(cause);
+            Log.PassedOverCause(_log, server.ToString(), cause);
+        }
+    }
+
+    /// <summary>
+    /// Opens and closes one connection of the driver's own to a server: <see langword="null"/> when it
+    /// answered, else why not. Replaceable in unit tests, which have no server.
+    /// </summary>
+    internal Func<ServerEndpoint, Task<string?>> AskAsync { get; set; } = static async server =>
+    {
         try
         {
             var connection = server.ControlDataSource.CreateConnection();
@@ -85,14 +133,14 @@ sealed class ServerHealth
             {
                 await connection.OpenAsync().ConfigureAwait(false);
             }
+
+            return null;
         }
         catch (Exception e)
         {
-            var cause = FailureClassifier.Describe(e);
-            server.NoteFailureCause(cause);
-            Log.PassedOverCause(_log, server.ToString(), cause);
+            return FailureClassifier.Describe(e);
         }
-    }
+    };
 
     /// <summary>
     /// Marks <paramref name="server"/> down for the reconnect delay. After an error (not a mere <paramref name="suspicion"/>
@@ -142,6 +190,7 @@ sealed class ServerHealth
         var suspectedOnly = server.OnlySuspected;
         if (!server.MarkUp())
             return;
+        server.MarkedUpAt = _time.GetTimestamp();
         // Idle connections older than an outage may be to a process that is gone (a slow answer was no outage).
         if (!suspectedOnly)
             server.ClearPool();

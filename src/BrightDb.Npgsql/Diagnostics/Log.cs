@@ -48,6 +48,9 @@ static partial class Log
     [LoggerMessage(3005, LogLevel.Warning, "Server {Server}, passed over by Npgsql's failover, refuses a connection of its own: {Error}")]
     internal static partial void PassedOverCause(ILogger logger, string server, string error);
 
+    [LoggerMessage(3007, LogLevel.Information, "Npgsql's failover passed over {Server} in an open that began before the server answered again; it answers a connection of the driver's own, so it stays up")]
+    internal static partial void StalePassOver(ILogger logger, string server);
+
     [LoggerMessage(3006, LogLevel.Warning, "Server {Server} ended the driver's watch connection ({Error}); its idle connections are closed")]
     internal static partial void ServerLost(ILogger logger, string server, string error);
 }

@@ -59,7 +59,8 @@ sealed class BalancedOpener : IConnectionOpener
         _name = name;
         _dataSources = dataSources;
         _balancingLog = loggerFactory.CreateLogger(Log.BalancingCategory);
-        _health = new ServerHealth(time, loggerFactory.CreateLogger(Log.FailoverCategory), name, settings.ReconnectDelay, events.MarkedDown, events.MarkedUp);
+        _health = new ServerHealth(time, loggerFactory.CreateLogger(Log.FailoverCategory), name, settings.ReconnectDelay, events.MarkedDown, events.MarkedUp,
+            settings.HasConnectTimeout ? settings.ConnectTimeout : Timeout.InfiniteTimeSpan);
         TopologyManager? topology = null;
         var strays = new StrayConnections((host, port) => topology?.Find(host, port), _health, settings.Pooling ? settings.MaxPoolSize : int.MaxValue);
         topology = new TopologyManager(
