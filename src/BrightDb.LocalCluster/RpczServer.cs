@@ -25,18 +25,27 @@ public sealed class RpczServer : IAsyncDisposable
     readonly Dictionary<int, Listener> _listeners = [];
     readonly Lock _gate = new();
     readonly CancellationTokenSource _stopping = new();
-    readonly Lazy<ClusterMonitor> _monitor;
     IReadOnlyList<LocalNode> _nodes = [];
 
-    /// <summary>Creates a server with no listener; <see cref="Sync"/> opens them.</summary>
-    public RpczServer()
+    // Created by the first request for the dashboard, under _gate; never after dispose.
+    ClusterMonitor? _monitor;
+    bool _disposed;
+
+    /// <summary>The cluster's monitor, started on first use.</summary>
+    /// <exception cref="ObjectDisposedException">The server is disposed.</exception>
+    ClusterMonitor Monitor()
     {
-        _monitor = new Lazy<ClusterMonitor>(() =>
+        lock (_gate)
         {
-            var monitor = new ClusterMonitor(_ => ValueTask.FromResult<IReadOnlyList<LocalNode>?>(Volatile.Read(ref _nodes)));
-            monitor.Start();
-            return monitor;
-        });
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_monitor is null)
+            {
+                _monitor = new ClusterMonitor(_ => ValueTask.FromResult<IReadOnlyList<LocalNode>?>(Volatile.Read(ref _nodes)));
+                _monitor.Start();
+            }
+
+            return _monitor;
+        }
     }
 
     /// <summary>Opens listeners for new nodes and closes those of removed nodes.</summary>
@@ -46,6 +55,11 @@ public sealed class RpczServer : IAsyncDisposable
     {
         lock (_gate)
         {
+            if (_disposed)
+            {
+                return;
+            }
+
             Volatile.Write(ref _nodes, [.. nodes]);
             var wanted = _nodes.Where(n => n.State != NodeState.Removed).ToDictionary(n => n.Index);
             foreach (var index in _listeners.Keys.Where(k => !wanted.ContainsKey(k)).ToList())
@@ -154,22 +168,22 @@ public sealed class RpczServer : IAsyncDisposable
             await stream.WriteAsync(head, timeout.Token).ConfigureAwait(false);
             await stream.WriteAsync(payload, timeout.Token).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException)
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
         {
-            // The client went away or was too slow: nothing to answer.
+            // The client went away or was too slow, or the server is being disposed: nothing to answer.
         }
     }
 
     string StartMonitor(string page)
     {
-        _ = _monitor.Value;
+        _ = Monitor();
         return page;
     }
 
     /// <summary>The last sample; the first request waits for one.</summary>
     async Task<ClusterView> ClusterViewAsync(CancellationToken cancellationToken)
     {
-        var monitor = _monitor.Value;
+        var monitor = Monitor();
         return monitor.View.Nodes.Count > 0 ? monitor.View : await monitor.SampleAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -240,10 +254,13 @@ public sealed class RpczServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         List<Listener> listeners;
+        ClusterMonitor? monitor;
         lock (_gate)
         {
             listeners = [.. _listeners.Values];
             _listeners.Clear();
+            _disposed = true;
+            monitor = _monitor;
         }
 
         await _stopping.CancelAsync().ConfigureAwait(false);
@@ -256,9 +273,9 @@ public sealed class RpczServer : IAsyncDisposable
             }
         }
 
-        if (_monitor.IsValueCreated)
+        if (monitor is not null)
         {
-            await _monitor.Value.DisposeAsync().ConfigureAwait(false);
+            await monitor.DisposeAsync().ConfigureAwait(false);
         }
 
         _stopping.Dispose();

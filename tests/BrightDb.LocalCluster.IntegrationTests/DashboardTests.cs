@@ -67,6 +67,7 @@ public sealed partial class DashboardTests(RpczThreeNodeFixture fixture) : IClas
         using var output = new StringWriter();
         var cli = TextWriter.Synchronized(output);
         var dashboard = Cli.RunAsync(["dashboard", "--base_dir", Cluster.BaseDirectory, "--port", "0"], cli, cli, stop.Token);
+        int exitCode;
         try
         {
             string url;
@@ -108,6 +109,7 @@ public sealed partial class DashboardTests(RpczThreeNodeFixture fixture) : IClas
                 Assert.Equal("primary", Node(view, 3).Type);
                 Assert.Equal(view.Nodes.Sum(n => n.Connections ?? 0), view.TotalConnections);
                 Assert.Equal(5, Node(view, 2).History[^1]);
+                Assert.All(view.Nodes, n => Assert.Equal(view.Nodes[0].History.Count, n.History.Count));
             }
             finally
             {
@@ -128,7 +130,12 @@ public sealed partial class DashboardTests(RpczThreeNodeFixture fixture) : IClas
                 await Cluster.StartNodeAsync(1);
             }
 
-            await PollAsync(http, url, v => Node(v, 1).State == "running" && Node(v, 1).Connections == 0 && Node(v, 2).Connections == 0);
+            var after = await PollAsync(http, url, v => Node(v, 1).State == "running" && Node(v, 1).Connections == 0 && Node(v, 2).Connections == 0);
+            // Node 2's history kept the five connections, then their end; node 1's, its stop (0).
+            var history2 = Node(after, 2).History;
+            Assert.Contains(5, history2);
+            Assert.Equal(0, history2[^1]);
+            Assert.True(history2.ToList().LastIndexOf(5) < history2.Count - 1);
 
             // A second dashboard on the same port says what to do.
             var port = new Uri(url).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -139,8 +146,10 @@ public sealed partial class DashboardTests(RpczThreeNodeFixture fixture) : IClas
         finally
         {
             await stop.CancelAsync();
-            Assert.Equal(0, await dashboard);
+            exitCode = await dashboard;
         }
+
+        Assert.Equal(0, exitCode);
     }
 
     static async Task<(int Code, string Output, string Error)> CliTestsRun(string[] args)

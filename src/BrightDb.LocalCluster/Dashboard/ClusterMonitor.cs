@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using BrightDb.LocalCluster.Internal;
 
 namespace BrightDb.LocalCluster.Dashboard;
@@ -37,6 +36,7 @@ public sealed class ClusterMonitor : IAsyncDisposable
     ClusterView _view;
     Task? _loop;
     int _started;
+    bool _disposed;
 
     /// <summary>Creates a monitor; nothing is sampled until <see cref="Start"/> or <see cref="SampleAsync"/>.</summary>
     /// <param name="nodes">Reads the cluster's nodes; returns <see langword="null"/> when the cluster is gone.</param>
@@ -76,28 +76,34 @@ public sealed class ClusterMonitor : IAsyncDisposable
         await _sampling.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            ObjectDisposedException.ThrowIf(_disposed, this);
             var nodes = await _nodes(cancellationToken).ConfigureAwait(false);
+            var now = _time.GetUtcNow();
             if (nodes is null)
             {
-                return View;
+                // The cluster is gone (destroyed): nothing to show.
+                _samplers.Clear();
+                var empty = new ClusterView(now, [], 0, (int)Interval.TotalMilliseconds);
+                Volatile.Write(ref _view, empty);
+                return empty;
             }
 
-            var present = nodes.Where(n => n.State != NodeState.Removed).OrderBy(n => n.Index).ToList();
-            var now = _time.GetUtcNow();
-            foreach (var node in present)
+            // Each node's state is read once: another thread (a node operation in this process) may change it meanwhile.
+            var present = nodes.Select(n => (Node: n, State: n.State)).Where(n => n.State != NodeState.Removed).OrderBy(n => n.Node.Index).ToList();
+            foreach (var (node, state) in present)
             {
                 if (!_samplers.TryGetValue(node.Index, out var sampler))
                 {
                     _samplers[node.Index] = sampler = new NodeSampler(_historyCapacity);
                 }
 
-                if (node.State == NodeState.Running)
+                if (state == NodeState.Running)
                 {
                     sampler.Ask(node, now, _stopping.Token);
                 }
             }
 
-            foreach (var gone in _samplers.Keys.Except(present.Select(n => n.Index)).ToList())
+            foreach (var gone in _samplers.Keys.Except(present.Select(n => n.Node.Index)).ToList())
             {
                 _samplers.Remove(gone);
             }
@@ -116,7 +122,7 @@ public sealed class ClusterMonitor : IAsyncDisposable
             }
 
             now = _time.GetUtcNow();
-            var cards = present.Select(node => _samplers[node.Index].Record(node, now)).ToList();
+            var cards = present.Select(n => _samplers[n.Node.Index].Record(n.Node, n.State, now)).ToList();
             var view = new ClusterView(now, cards, cards.Sum(c => c.Connections ?? 0), (int)Interval.TotalMilliseconds);
             Volatile.Write(ref _view, view);
             return view;
@@ -140,9 +146,10 @@ public sealed class ClusterMonitor : IAsyncDisposable
             {
                 return;
             }
-            catch (Exception ex) when (ex is LocalClusterException or IOException)
+            catch (Exception ex) when (ex is not OperationCanceledException and not ObjectDisposedException)
             {
-                // The state file is being replaced: the next sample reads it again.
+                // The state file is being replaced, or a node read failed in an unforeseen way: the next sample tries again,
+                // and the view keeps the last sample meanwhile (its time says how old it is).
             }
         }
         while (await WaitAsync(timer).ConfigureAwait(false));
@@ -170,8 +177,17 @@ public sealed class ClusterMonitor : IAsyncDisposable
             await loop.ConfigureAwait(false);
         }
 
+        // A sample a reader started (SampleAsync) ends before the monitor is disposed; later ones are refused.
+        await _sampling.WaitAsync().ConfigureAwait(false);
+        if (_disposed)
+        {
+            _sampling.Release();
+            return;
+        }
+
+        _disposed = true;
         _stopping.Dispose();
-        _sampling.Dispose();
+        _sampling.Release();
     }
 
     /// <summary>One node's question in flight, last answer and history. Used under the monitor's sampling lock only.</summary>
@@ -194,7 +210,7 @@ public sealed class ClusterMonitor : IAsyncDisposable
             Pending = AskAsync(node, stopping);
         }
 
-        public NodeView Record(LocalNode node, DateTimeOffset now)
+        public NodeView Record(LocalNode node, NodeState state, DateTimeOffset now)
         {
             if (Pending is { IsCompleted: true } done)
             {
@@ -205,7 +221,7 @@ public sealed class ClusterMonitor : IAsyncDisposable
             int? connections = null;
             string? error = null;
             IReadOnlyList<ApplicationConnections> applications = [];
-            switch (node.State)
+            switch (state)
             {
                 case NodeState.Running when Pending is not null && now - _askedAt > AnswerDeadline:
                     error = $"no answer for {(now - _askedAt).TotalSeconds:0} s";
@@ -224,7 +240,7 @@ public sealed class ClusterMonitor : IAsyncDisposable
                     break;
             }
 
-            if (node.State != NodeState.Running)
+            if (state != NodeState.Running)
             {
                 // A node that comes back starts afresh rather than showing what it had before.
                 _last = null;
@@ -236,7 +252,7 @@ public sealed class ClusterMonitor : IAsyncDisposable
             }
 
             _history.Enqueue(connections);
-            return new NodeView(node.Index, node.Address, node.Placement.ToString(), TypeName(node.Type), StateName(node.State),
+            return new NodeView(node.Index, node.Address, node.Placement.ToString(), TypeName(node.Type), StateName(state),
                 connections, applications, [.. _history], error);
         }
 
@@ -255,8 +271,10 @@ public sealed class ClusterMonitor : IAsyncDisposable
                     .ToList();
                 return new Answer(applications, null);
             }
-            catch (Exception ex) when (ex is Npgsql.NpgsqlException or TimeoutException or OperationCanceledException or IOException or SocketException)
+            catch (Exception ex)
             {
+                // Whatever the failure (refused, timed out, a TLS or password error), the card says it and the next sample
+                // asks again: one node's error never stops the monitor.
                 return new Answer([], ex.Message);
             }
         }
