@@ -48,7 +48,7 @@ static class NodeCommands
             await using var cluster = CliContext.Attach(CliContext.ResolveBaseDirectory(parse.GetValue(baseDir)));
             var first = cluster.Nodes.FirstOrDefault(n => n.State != NodeState.Removed) ?? cluster.Nodes[0];
             var node = await cluster.AddNodeAsync(new NodeSpec(parsed ?? first.Placement, type), ct);
-            context.Console.WriteLine($"Added node {node.Index} at {node.Address} ({node.Placement}, {Views.NodeTypeText(node.Type)}).");
+            context.Console.WriteLine($"Added node {node.Index} at {node.Address} ({node.Placement}, {node.Type.ToYbServersName()}).");
             return ExitCodes.Success;
         });
         return command;

@@ -7,8 +7,6 @@ namespace BmDevCtl;
 /// <summary>The tables the CLI prints.</summary>
 static class Views
 {
-    public static string NodeTypeText(NodeType type) => type == NodeType.Primary ? "primary" : "read_replica";
-
     public static async Task StatusAsync(IAnsiConsole console, LocalCluster cluster, CancellationToken ct)
     {
         var counts = await CountsAsync(cluster, ct);
@@ -20,7 +18,7 @@ static class Views
                 node.Index.ToString(CultureInfo.InvariantCulture),
                 node.Address,
                 Markup.Escape(node.Placement.ToString()),
-                NodeTypeText(node.Type),
+                node.Type.ToYbServersName(),
                 StateText(node),
                 counts.TryGetValue(node.Index, out var count) ? count : "-",
                 $"http://{node.Host}:{node.RpczPort.ToString(CultureInfo.InvariantCulture)}/rpcz");

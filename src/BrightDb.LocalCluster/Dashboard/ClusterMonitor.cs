@@ -252,7 +252,7 @@ public sealed class ClusterMonitor : IAsyncDisposable
             }
 
             _history.Enqueue(connections);
-            return new NodeView(node.Index, node.Address, node.Placement.ToString(), TypeName(node.Type), StateName(state),
+            return new NodeView(node.Index, node.Address, node.Placement.ToString(), node.Type.ToYbServersName(), state.ToString().ToLowerInvariant(),
                 connections, applications, [.. _history], error);
         }
 
@@ -281,15 +281,4 @@ public sealed class ClusterMonitor : IAsyncDisposable
     }
 
     sealed record Answer(IReadOnlyList<ApplicationConnections> Applications, string? Error);
-
-    internal static string StateName(NodeState state) => state switch
-    {
-        NodeState.Running => "running",
-        NodeState.Stopped => "stopped",
-        NodeState.Killed => "killed",
-        NodeState.Paused => "paused",
-        _ => "removed",
-    };
-
-    internal static string TypeName(NodeType type) => type == NodeType.ReadReplica ? "read_replica" : "primary";
 }

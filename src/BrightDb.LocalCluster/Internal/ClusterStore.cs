@@ -204,7 +204,7 @@ sealed class ClusterStore(string baseDirectory, ClusterSettings settings, YbServ
     {
         var nodes = Nodes;
         var rows = _override ?? [.. nodes.Where(n => n.IsMember && n.State != NodeState.Removed).Select(n => new YbServersRow(
-            n.HostName ?? n.Host, n.Port, 0, n.Type == NodeType.Primary ? "primary" : "read_replica", n.Placement.Cloud, n.Placement.Region,
+            n.HostName ?? n.Host, n.Port, 0, n.Type.ToYbServersName(), n.Placement.Cloud, n.Placement.Region,
             n.Placement.Zone, n.PublicHost ?? n.HostName ?? n.Host, n.Uuid, Settings.UniverseUuid))];
         var delayMs = (long)Behavior.Delay.TotalMilliseconds;
         // Where each member's server is counted: its own address, past any fault proxy (a fault on the clients' path must not
