@@ -56,7 +56,7 @@ public sealed class OpenBudgetTests(ThreeZonesClusterFixture fixture, ITestOutpu
     /// took and its error, having written <paramref name="describe"/>'s line. Measured again, once, when the process stalled
     /// at least as long as the open's excess over Timeout + margin (<see cref="MachineStalls"/>).
     /// </summary>
-    async Task<(Stopwatch Watch, Exception Error)> FailingOpenOnlyOn2bAnd2cAsync(string app, string path, Func<double, string, string, string> describe)
+    async Task<(Stopwatch Watch, Exception Error, string Stalls)> FailingOpenOnlyOn2bAnd2cAsync(string app, string path, Func<double, string, string, string> describe)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -71,9 +71,9 @@ public sealed class OpenBudgetTests(ThreeZonesClusterFixture fixture, ITestOutpu
                 await using var connection = await OpenAsync(ds, path);
             });
             watch.Stop();
-            output.WriteLine(describe(watch.Elapsed.TotalSeconds, error.Message, string.Join(" | ", events)));
+            output.WriteLine($"{describe(watch.Elapsed.TotalSeconds, error.Message, string.Join(" | ", events))} ({MachineStalls.Describe(mark)})");
             if (attempt > 1 || !MachineStalls.Explain(mark, watch.Elapsed - (Budget + Margin), output.WriteLine))
-                return (watch, error);
+                return (watch, error, MachineStalls.Describe(mark));
         }
     }
 
@@ -121,7 +121,8 @@ public sealed class OpenBudgetTests(ThreeZonesClusterFixture fixture, ITestOutpu
                     continue;
                 }
 
-                verdict.Check(watch.Elapsed < Budget + Margin, $"#{i} took {watch.Elapsed.TotalSeconds:F2} s, over Timeout ({Budget.TotalSeconds} s) + {Margin.TotalMilliseconds} ms");
+                verdict.Check(watch.Elapsed < Budget + Margin,
+                    $"#{i} took {watch.Elapsed.TotalSeconds:F2} s, over Timeout ({Budget.TotalSeconds} s) + {Margin.TotalMilliseconds} ms ({MachineStalls.Describe(mark)})");
             }
 
             output.WriteLine($"{path}, nodes 2 and 3 silent, Timeout={Budget.TotalSeconds}: {string.Join("; ", figures)}");
@@ -143,11 +144,11 @@ public sealed class OpenBudgetTests(ThreeZonesClusterFixture fixture, ITestOutpu
             await Cluster.PauseNodeAsync(node.Index);
         try
         {
-            var (watch, error) = await FailingOpenOnlyOn2bAnd2cAsync(app, path,
+            var (watch, error, stalls) = await FailingOpenOnlyOn2bAnd2cAsync(app, path,
                 (seconds, message, events) => $"{path}, only nodes 2 and 3 eligible and both silent, Timeout={Budget.TotalSeconds}: failed in {seconds:F2} s: {message}; events: {events}");
 
             var verdict = new Verdict();
-            verdict.Check(watch.Elapsed < Budget + Margin, $"took {watch.Elapsed.TotalSeconds:F2} s, over Timeout ({Budget.TotalSeconds} s) + {Margin.TotalMilliseconds} ms");
+            verdict.Check(watch.Elapsed < Budget + Margin, $"took {watch.Elapsed.TotalSeconds:F2} s, over Timeout ({Budget.TotalSeconds} s) + {Margin.TotalMilliseconds} ms ({stalls})");
             foreach (var node in DriverOpens(path) ? silent : [])
                 verdict.Check(error.Message.Contains($"{node.Host}:{node.Port}", StringComparison.Ordinal), $"error does not name {node.Host}: {error.Message}");
             verdict.Assert();
@@ -174,9 +175,9 @@ public sealed class OpenBudgetTests(ThreeZonesClusterFixture fixture, ITestOutpu
         await Cluster.SetYbServersBehaviorAsync(YbServersBehavior.Slow(TimeSpan.FromMilliseconds(1500)));
         try
         {
-            var (watch, error) = await FailingOpenOnlyOn2bAnd2cAsync(app, path,
+            var (watch, error, stalls) = await FailingOpenOnlyOn2bAnd2cAsync(app, path,
                 (seconds, message, _) => $"{path}, yb_servers() 1.5 s, nodes 2 and 3 silent, Timeout={Budget.TotalSeconds}: failed in {seconds:F2} s: {message}");
-            Assert.True(watch.Elapsed < Budget + Margin, $"took {watch.Elapsed.TotalSeconds:F2} s, over Timeout ({Budget.TotalSeconds} s) + {Margin.TotalMilliseconds} ms: {error.Message}");
+            Assert.True(watch.Elapsed < Budget + Margin, $"took {watch.Elapsed.TotalSeconds:F2} s, over Timeout ({Budget.TotalSeconds} s) + {Margin.TotalMilliseconds} ms ({stalls}): {error.Message}");
         }
         finally
         {
