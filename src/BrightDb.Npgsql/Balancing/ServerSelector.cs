@@ -31,7 +31,9 @@ static class ServerSelector
             var group = plan.Groups[g];
             for (var race = 0; ; race++)
             {
-                var chosen = PickLeastLoaded(group, time, ref now, exclude, Pass.Usable, allowProbe, plan.Capacity, plan.Weighed[g], out var observed, plan.Bands[g]);
+                var chosen = group.Length == 1
+                    ? Only(group[0], time, ref now, exclude, Pass.Usable, allowProbe, plan.Capacity, plan.Weighed[g], out var observed, plan.Bands[g])
+                    : PickLeastLoaded(group, time, ref now, exclude, Pass.Usable, allowProbe, plan.Capacity, plan.Weighed[g], out observed, plan.Bands[g]);
                 if (chosen is null)
                     break;
 
@@ -117,6 +119,27 @@ static class ServerSelector
         var chosen = Scan(group, time, ref now, exclude, pass, allowProbe, capacity, weighed, out observed, band, rented);
         ArrayPool<int>.Shared.Return(rented);
         return chosen;
+    }
+
+    /// <summary>
+    /// <see cref="Scan"/> for a group of one server (a zone with one node, the common case of topology keys on a small
+    /// cluster): no list of ties, no draw. The same reservation check as <see cref="Scan"/>'s end. Never inlined, so that
+    /// <see cref="SelectAndReserve"/>'s loop compiles as it does without it (docs/benchmarks.md, "Selection, a group of one server").
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static ServerEndpoint? Only(
+        ServerEndpoint server, TimeProvider time, ref long now, HashSet<ServerEndpoint>? exclude, Pass pass, bool allowProbe, int capacity,
+        bool weighed, out long observed, int band)
+    {
+        observed = 0;
+        var min = LoadIfEligible(server, time, ref now, exclude, pass, allowProbe, capacity, weighed);
+        if (min < 0)
+            return null;
+        observed = server.CountsSnapshot;
+        var load = ServerEndpoint.Load(observed) + (weighed ? server.Others : 0);
+        if (band == 0 ? load != min : load > min + band)
+            observed = long.MinValue;
+        return server;
     }
 
     /// <summary>The least-loaded candidate of <paramref name="group"/> (ties at random), with <paramref name="tied"/> as room for the ties.</summary>
