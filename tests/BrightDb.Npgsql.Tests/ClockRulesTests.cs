@@ -242,7 +242,7 @@ public class ClockRulesTests
 
     static ServerHealth Health(FakeTimeProvider time, TimeSpan delay, List<string> events) => new(
         time, NullLogger.Instance, "test", delay,
-        (server, reason) => events.Add($"down {server}"), server => events.Add($"up {server}"));
+        (server, reason) => events.Add($"down {server}"), server => events.Add($"up {server}"), attemptLifetime: TimeSpan.FromSeconds(15));
 
     [Fact]
     public void Down_mark_expires_after_the_reconnect_delay_and_then_allows_one_probe()

@@ -29,9 +29,9 @@ sealed class ServerHealth
     /// server passed over by an attempt at most this old may have answered again since the attempt began.</param>
     internal ServerHealth(
         TimeProvider time, ILogger log, string dataSourceName, TimeSpan reconnectDelay,
-        Action<ServerEndpoint, string> markedDown, Action<ServerEndpoint> markedUp, TimeSpan? attemptLifetime = null)
+        Action<ServerEndpoint, string> markedDown, Action<ServerEndpoint> markedUp, TimeSpan attemptLifetime)
     {
-        _attemptLifetime = attemptLifetime ?? TimeSpan.FromSeconds(15);
+        _attemptLifetime = attemptLifetime;
         _time = time;
         _log = log;
         _dataSourceName = dataSourceName;
