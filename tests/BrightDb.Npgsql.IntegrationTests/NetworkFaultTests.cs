@@ -138,10 +138,10 @@ public sealed class NetworkFaultTests(ITestOutputHelper output) : IAsyncLifetime
             var normal = new List<double>();
             for (var i = 0; i < 15; i++)
             {
-                var (milliseconds, opened, error) = await TimeOnPoolAsync(() => ds.OpenConnectionAsync().AsTask());
+                var (elapsed, opened, error) = await TimedOpen.RunAsync(() => ds.OpenConnectionAsync().AsTask());
                 Assert.True(error is null, $"a normal open failed: {error?.Message}");
                 await using var connection = opened!;
-                normal.Add(milliseconds);
+                normal.Add(elapsed.TotalMilliseconds);
             }
 
             var median = normal.Order().ElementAt(normal.Count / 2);
@@ -175,8 +175,8 @@ public sealed class NetworkFaultTests(ITestOutputHelper output) : IAsyncLifetime
         var failures = new List<string>();
         for (var i = 0; i < count; i++)
         {
-            var (milliseconds, connection, error) = await TimeOnPoolAsync(open);
-            times.Add(milliseconds);
+            var (elapsed, connection, error) = await TimedOpen.RunAsync(open);
+            times.Add(elapsed.TotalMilliseconds);
             if (error is not null || connection is null)
             {
                 failures.Add(EveryPath.Describe(i, error ?? new InvalidOperationException("the open returned no connection")));
@@ -196,24 +196,4 @@ public sealed class NetworkFaultTests(ITestOutputHelper output) : IAsyncLifetime
 
         return (times, failures);
     }
-
-    /// <summary>
-    /// Times <paramref name="open"/> on the thread pool, where an application's open runs: the clock stops where the
-    /// outcome arrives, not after a hop back to the test framework's synchronization context (two threads, which other
-    /// work of the test process may keep busy).
-    /// </summary>
-    static Task<(double Milliseconds, NpgsqlConnection? Connection, Exception? Error)> TimeOnPoolAsync(Func<Task<NpgsqlConnection>> open) =>
-        Task.Run(async () =>
-        {
-            var watch = Stopwatch.StartNew();
-            try
-            {
-                var connection = await open().ConfigureAwait(false);
-                return (watch.Elapsed.TotalMilliseconds, (NpgsqlConnection?)connection, (Exception?)null);
-            }
-            catch (Exception e)
-            {
-                return (watch.Elapsed.TotalMilliseconds, null, e);
-            }
-        });
 }

@@ -51,29 +51,9 @@ public sealed class OpenBudgetTests(ThreeZonesClusterFixture fixture, ITestOutpu
         }
     }
 
-    /// <summary>
-    /// Opens as an application would and times the open alone. An asynchronous open runs on the thread pool, outside the
-    /// test framework's synchronization context (two threads, which other work of the test process may keep busy), and
-    /// its clock stops where the open's outcome arrives; a synchronous open runs on the test's thread.
-    /// </summary>
-    static Task<(TimeSpan Elapsed, DbConnection? Connection, Exception? Error)> TimedOpenAsync(BrightDbDataSource ds, string path)
-    {
-        return path.EndsWith("Async", StringComparison.Ordinal) ? Task.Run(Measure) : Measure();
-
-        async Task<(TimeSpan, DbConnection?, Exception?)> Measure()
-        {
-            var watch = Stopwatch.StartNew();
-            try
-            {
-                var connection = await OpenAsync(ds, path).ConfigureAwait(false);
-                return (watch.Elapsed, connection, null);
-            }
-            catch (Exception e)
-            {
-                return (watch.Elapsed, null, e);
-            }
-        }
-    }
+    /// <summary>Times an open by <paramref name="path"/> (<see cref="TimedOpen"/>): an asynchronous one on the thread pool, a synchronous one on the test's thread.</summary>
+    static Task<(TimeSpan Elapsed, DbConnection? Connection, Exception? Error)> TimedOpenAsync(BrightDbDataSource ds, string path) =>
+        TimedOpen.RunAsync(() => OpenAsync(ds, path), onThreadPool: path.EndsWith("Async", StringComparison.Ordinal));
 
     /// <summary>
     /// An open on a fresh data source that may use only nodes 2 and 3 (both silent here): it must fail; returns how long it
