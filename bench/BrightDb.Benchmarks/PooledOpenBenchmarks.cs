@@ -21,12 +21,13 @@ public class PooledOpenBenchmarks
     NpgsqlDataSource _multiHost = null!;
     BrightDbDataSource _brightDb = null!;
     BrightDbDataSource _brightDbOneNode = null!;
-    BrightDbDataSource _brightDbWatch = null!;
+    BrightDbDataSource _brightDbCheckEveryOpen = null!;
     Func<ValueTask<NpgsqlConnection>> _openPlain = null!;
     Func<ValueTask<NpgsqlConnection>> _openMultiHost = null!;
     Func<ValueTask<NpgsqlConnection>> _openBrightDb = null!;
     Func<ValueTask<NpgsqlConnection>> _openBrightDbOneNode = null!;
-    Func<ValueTask<NpgsqlConnection>> _openBrightDbWatch = null!;
+    Func<ValueTask<NpgsqlConnection>> _openBrightDbCreateThenOpen = null!;
+    Func<ValueTask<NpgsqlConnection>> _openBrightDbCheckEveryOpen = null!;
 
     [Params(1, 64)]
     public int Concurrency { get; set; }
@@ -44,14 +45,15 @@ public class PooledOpenBenchmarks
         _brightDb = BrightDbDataSource.Create(Clusters.BrightDb(_cluster, "bench-brightdb"));
         _brightDbOneNode = BrightDbDataSource.Create(Clusters.BrightDb(_cluster, "bench-brightdb-one",
             "Topology Keys=aws.us-west.us-west-2a;Fallback To Topology Keys Only=true"));
-        _brightDbWatch = BrightDbDataSource.Create(Clusters.BrightDb(_cluster, "bench-brightdb-watch", "Host Recheck Seconds=1"));
+        _brightDbCheckEveryOpen = BrightDbDataSource.Create(Clusters.BrightDb(_cluster, "bench-brightdb-check", "Host Recheck Seconds=0"));
         if (_multiHost is not NpgsqlMultiHostDataSource)
             throw new InvalidOperationException("expected Npgsql's multi-host data source");
         _openPlain = () => _plain.OpenConnectionAsync();
         _openMultiHost = () => _multiHost.OpenConnectionAsync();
         _openBrightDb = () => _brightDb.OpenConnectionAsync();
         _openBrightDbOneNode = () => _brightDbOneNode.OpenConnectionAsync();
-        _openBrightDbWatch = () => _brightDbWatch.OpenConnectionAsync();
+        _openBrightDbCreateThenOpen = CreateThenOpenAsync;
+        _openBrightDbCheckEveryOpen = () => _brightDbCheckEveryOpen.OpenConnectionAsync();
     }
 
     [GlobalCleanup]
@@ -62,7 +64,7 @@ public class PooledOpenBenchmarks
         Console.WriteLine($"// server connection counts at cleanup: {string.Join(", ", counts.OrderBy(c => c.Key).Select(c => $"node {c.Key}={c.Value}"))}");
         _brightDb.Dispose();
         _brightDbOneNode.Dispose();
-        _brightDbWatch.Dispose();
+        _brightDbCheckEveryOpen.Dispose();
         _multiHost.Dispose();
         _plain.Dispose();
         _cluster.DisposeAsync().AsTask().GetAwaiter().GetResult();
@@ -88,12 +90,33 @@ public class PooledOpenBenchmarks
     public Task BrightDbOneNode() => RunAsync(_openBrightDbOneNode);
 
     /// <summary>
-    /// This driver balanced with <c>Host Recheck Seconds=1</c>: Npgsql checks each server's idle connections at most once a
-    /// second, and a watch connection per server closes the idle connections of a server that fails, instead of the
-    /// default check of every idle connection handed out (one round trip per open).
+    /// This driver as EF Core, Dapper and DI-resolved connections use it: <c>CreateConnection()</c>, then <c>OpenAsync()</c>
+    /// on the connection.
     /// </summary>
     [Benchmark(OperationsPerInvoke = OpsPerInvoke)]
-    public Task BrightDbWatch() => RunAsync(_openBrightDbWatch);
+    public Task BrightDbCreateThenOpen() => RunAsync(_openBrightDbCreateThenOpen);
+
+    /// <summary>
+    /// This driver balanced with <c>Host Recheck Seconds=0</c>: Npgsql checks every idle connection before handing it out
+    /// (one round trip per open) instead of the default once a second per server with a watch connection per server.
+    /// </summary>
+    [Benchmark(OperationsPerInvoke = OpsPerInvoke)]
+    public Task BrightDbCheckEveryOpen() => RunAsync(_openBrightDbCheckEveryOpen);
+
+    async ValueTask<NpgsqlConnection> CreateThenOpenAsync()
+    {
+        var connection = _brightDb.CreateConnection();
+        try
+        {
+            await connection.OpenAsync();
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
 
     Task RunAsync(Func<ValueTask<NpgsqlConnection>> open)
     {

@@ -4,22 +4,16 @@ using Cluster = BrightDb.LocalCluster.LocalCluster;
 namespace BrightDb.Npgsql.IntegrationTests;
 
 /// <summary>
-/// Idle pooled connections to a server that was killed, stopped or restarted are never handed out. By default Npgsql
-/// checks each one before handing it out (<c>Host Recheck Seconds=0</c>). An application that sets
-/// <c>Host Recheck Seconds</c> for speed gets one watch connection of the driver's own per server used, which the server
-/// ends at the same moment as the idle ones; the driver then closes them. At <c>Host Recheck Seconds=60</c> Npgsql's check
-/// does not run in these tests, so only the watch keeps the dead connections from the application.
+/// Idle pooled connections to a server that was killed, stopped or restarted are never handed out. By default
+/// (<c>Host Recheck Seconds=1</c>) the driver keeps one watch connection of its own per server used, which the server ends
+/// at the same moment as the idle ones; the driver then closes them, and until a server's watch is connected Npgsql checks
+/// every idle connection of it. At <c>Host Recheck Seconds=60</c> Npgsql's check once a second does not run in these tests,
+/// so only the watch keeps the dead connections from the application. <c>Host Recheck Seconds=0</c> has Npgsql check every
+/// idle connection before handing it out, with no watch. In every case the opens start as soon as the fault is done.
 /// </summary>
 public sealed class IdleConnectionWatchTests(ThreeZonesClusterFixture fixture) : IClassFixture<ThreeZonesClusterFixture>
 {
     const string ControlSuffix = " (BrightDB control)";
-
-    /// <summary>
-    /// How soon the watch must have closed the idle connections of a killed server: the kernel ends the watch with them, and
-    /// reading that end is one event of the socket engine (well under a millisecond on an idle machine; with both cores
-    /// saturated by other processes, an open once ran before it). The default check has no such window, and its tests open at once.
-    /// </summary>
-    static readonly TimeSpan WatchNotice = TimeSpan.FromMilliseconds(100);
 
     Cluster Cluster => fixture.Cluster;
 
@@ -34,9 +28,9 @@ public sealed class IdleConnectionWatchTests(ThreeZonesClusterFixture fixture) :
     [InlineData(Fault.Killed, "")]
     [InlineData(Fault.Stopped, "")]
     [InlineData(Fault.Restarted, "")]
-    [InlineData(Fault.Killed, "Host Recheck Seconds=1")]
-    [InlineData(Fault.Stopped, "Host Recheck Seconds=1")]
-    [InlineData(Fault.Restarted, "Host Recheck Seconds=1")]
+    [InlineData(Fault.Killed, "Host Recheck Seconds=0")]
+    [InlineData(Fault.Stopped, "Host Recheck Seconds=0")]
+    [InlineData(Fault.Restarted, "Host Recheck Seconds=0")]
     [InlineData(Fault.Killed, "Host Recheck Seconds=60")]
     [InlineData(Fault.Stopped, "Host Recheck Seconds=60")]
     [InlineData(Fault.Restarted, "Host Recheck Seconds=60")]
@@ -48,9 +42,9 @@ public sealed class IdleConnectionWatchTests(ThreeZonesClusterFixture fixture) :
             await EveryPath.OpenHeldAsync(ds, 12, first);
         Counts.AssertMap("4/4/4", ds, Cluster);
         Assert.Equal("4/4/4", await EveryPath.ServersEventuallyAsync(Cluster, app, "4/4/4"));
-        // With Host Recheck Seconds set, one watch per server used: the driver's own connection (not the application's, not
-        // in the map). By default none: Npgsql checks every idle connection.
-        var watches = extra.Length > 0 ? "1/1/1" : "0/0/0";
+        // One watch per server used: the driver's own connection (not the application's, not in the map). None with
+        // Host Recheck Seconds=0: Npgsql checks every idle connection.
+        var watches = extra == "Host Recheck Seconds=0" ? "0/0/0" : "1/1/1";
         Assert.Equal(watches, await EveryPath.ServersEventuallyAsync(Cluster, app + ControlSuffix, watches));
 
         var node = Cluster.Nodes[1];
@@ -58,8 +52,6 @@ public sealed class IdleConnectionWatchTests(ThreeZonesClusterFixture fixture) :
         {
             case Fault.Killed:
                 await Cluster.KillNodeAsync(node.Index);
-                if (extra.Length > 0)
-                    await Task.Delay(WatchNotice);
                 break;
             case Fault.Stopped:
                 await Cluster.StopNodeAsync(node.Index);
@@ -92,10 +84,10 @@ public sealed class IdleConnectionWatchTests(ThreeZonesClusterFixture fixture) :
     }
 
     [Fact]
-    public async Task One_watch_per_server_used_when_pooled_with_Host_Recheck_Seconds_none_otherwise_and_none_left_after_dispose()
+    public async Task One_watch_per_server_used_when_pooled_none_unpooled_or_with_Host_Recheck_Seconds_0_and_none_left_after_dispose()
     {
         const string App = "watch-lifetime";
-        var ds = Counts.Create(EveryPath.ConnectionString(Cluster, App, pooling: true, extra: "Host Recheck Seconds=1"));
+        var ds = Counts.Create(EveryPath.ConnectionString(Cluster, App, pooling: true));
         await using (var held = new ConnectionSet())
         {
             await EveryPath.OpenHeldAsync(ds, 3, held);
@@ -106,7 +98,7 @@ public sealed class IdleConnectionWatchTests(ThreeZonesClusterFixture fixture) :
         Assert.Equal("0/0/0", await EveryPath.ServersEventuallyAsync(Cluster, App + ControlSuffix, "0/0/0"));
         Assert.Equal("0/0/0", await EveryPath.ServersEventuallyAsync(Cluster, App, "0/0/0"));
 
-        foreach (var (app, pooling, extra) in new[] { ("watch-unpooled", false, "Host Recheck Seconds=1"), ("watch-default", true, "") })
+        foreach (var (app, pooling, extra) in new[] { ("watch-unpooled", false, ""), ("watch-check-every-open", true, "Host Recheck Seconds=0") })
         {
             await using var other = Counts.Create(EveryPath.ConnectionString(Cluster, app, pooling, extra: extra));
             await using var held = new ConnectionSet();
@@ -115,5 +107,26 @@ public sealed class IdleConnectionWatchTests(ThreeZonesClusterFixture fixture) :
             await Task.Delay(500);
             Assert.Equal("0/0/0", await EveryPath.ServersAsync(Cluster, app + ControlSuffix));
         }
+    }
+
+    /// <summary>
+    /// Npgsql keeps a data-source command's connection to itself, so the driver never counts it: creating the command starts
+    /// the watch of its server instead. Every server that holds the commands' connections gets its watch.
+    /// </summary>
+    [Fact]
+    public async Task Commands_of_the_data_source_start_the_watch_of_their_server()
+    {
+        const string App = "watch-commands";
+        await using var ds = Counts.Create(EveryPath.ConnectionString(Cluster, App, pooling: true));
+        for (var i = 0; i < 9; i++)
+        {
+            await using var command = ds.CreateCommand("select 1");
+            Assert.Equal(1, await command.ExecuteScalarAsync());
+        }
+
+        var used = await EveryPath.ServerCountsAsync(Cluster, App);
+        Assert.Contains(used, n => n > 0);
+        var expected = string.Join('/', used.Select(n => n > 0 ? "1" : "0"));
+        Assert.Equal(expected, await EveryPath.ServersEventuallyAsync(Cluster, App + ControlSuffix, expected));
     }
 }

@@ -63,8 +63,9 @@ public class SettingsTests
         Assert.Equal("h1:2521,[::1]:2523,h2:2522", npgsql.Host);
         Assert.Null(npgsql.TargetSessionAttributes);
         Assert.False(npgsql.LoadBalanceHosts);
-        // Every idle connection is checked before it is handed out (Npgsql's state check), unless the application says otherwise.
-        Assert.Equal(0, npgsql.HostRecheckSeconds);
+        // Npgsql checks a server's idle connections once a second (the driver's watch covers the time in between), unless the
+        // application says otherwise.
+        Assert.Equal(1, npgsql.HostRecheckSeconds);
         using var ds = new NpgsqlDataSourceBuilder(text).BuildMultiHost();
     }
 
@@ -88,7 +89,8 @@ public class SettingsTests
     }
 
     [Theory]
-    [InlineData("Host=h;Load Balance Hosts=true", false)]
+    [InlineData("Host=h;Load Balance Hosts=true", true)]
+    [InlineData("Host=h;Load Balance Hosts=true;Pooling=false", false)]
     [InlineData("Host=h;Load Balance Hosts=true;Host Recheck Seconds=1", true)]
     [InlineData("host=h load_balance=true host_recheck_seconds=30", true)]
     [InlineData("Host=h;Load Balance Hosts=true;Host Recheck Seconds=1;Pooling=false", false)]
@@ -97,11 +99,13 @@ public class SettingsTests
         Assert.Equal(expected, TestSupport.Settings(connectionString).WatchServers);
 
     [Theory]
-    [InlineData("Host=h;Load Balance Hosts=true", 0)]
+    [InlineData("Host=h;Load Balance Hosts=true", 1)]
+    [InlineData("Host=h;Load Balance Hosts=true;Pooling=false", 0)]
+    [InlineData("Host=h;Load Balance Hosts=true;Host Recheck Seconds=0", 0)]
     [InlineData("Host=h;Load Balance Hosts=true;Host Recheck Seconds=30", 30)]
     [InlineData("host=h load_balance=true host_recheck_seconds=7", 7)]
     [InlineData("Host=h", 10)]
-    public void Idle_connections_are_checked_on_every_checkout_when_balancing_unless_the_application_sets_Host_Recheck_Seconds(string connectionString, int expected)
+    public void Idle_connections_are_checked_once_a_second_per_server_when_pooled_and_balancing_unless_the_application_sets_Host_Recheck_Seconds(string connectionString, int expected)
     {
         var s = TestSupport.Settings(connectionString);
         var text = s.LoadBalance == LoadBalanceMode.Disabled ? s.NpgsqlConnectionString(includePassword: false) : s.ForServer("h", 2521);

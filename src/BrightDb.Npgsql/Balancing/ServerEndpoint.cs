@@ -109,6 +109,37 @@ sealed class ServerEndpoint
     /// <summary>Creates connections (closed) from this server's data source, created on first use.</summary>
     internal NpgsqlDataSource DataSource => Volatile.Read(ref _connections) ?? CreateDataSource();
 
+    /// <summary>
+    /// <see cref="DataSource"/>, to open a connection of this server now (every way of opening goes through here). Npgsql
+    /// hands out an idle connection unchecked while the server's last state check is younger than <c>Host Recheck
+    /// Seconds</c>; that is safe while the server's <see cref="Watch"/> is connected, which closes the idle connections of a
+    /// server that ends them. Until it is (a server just used or just lost, or one that does not take the watch), Npgsql's
+    /// record of the server's state is cleared, so that it checks the idle connection it hands out; likewise after an open
+    /// through this data source failed or passed over a host (<see cref="NoteNpgsqlFailure"/>). Two volatile reads per
+    /// open otherwise.
+    /// </summary>
+    internal NpgsqlDataSource DataSourceForOpen()
+    {
+        if (Volatile.Read(ref _npgsqlMayMarkOffline) != 0 || Watch is { Watching: false })
+        {
+            Volatile.Write(ref _npgsqlMayMarkOffline, 0);
+            PoolsIfCreated?.ClearDatabaseStates();
+        }
+
+        return DataSource;
+    }
+
+    /// <summary>
+    /// 1 once an open through this server's data source failed or passed over a host since the last open cleared Npgsql's
+    /// record of its hosts' states. Npgsql then records the host offline for <c>Host Recheck Seconds</c> and would pass
+    /// over it without trying it; whether a server is skipped is <see cref="ServerHealth"/>'s decision alone, so the next
+    /// open clears that record (<see cref="DataSourceForOpen"/>).
+    /// </summary>
+    int _npgsqlMayMarkOffline;
+
+    /// <summary>Records that Npgsql may have marked a host of this server's data source offline (<see cref="_npgsqlMayMarkOffline"/>).</summary>
+    internal void NoteNpgsqlFailure() => Volatile.Write(ref _npgsqlMayMarkOffline, 1);
+
     /// <summary>The driver's own connections to this server (unpooled, this server only), created on first use.</summary>
     internal NpgsqlDataSource ControlDataSource
     {
@@ -206,7 +237,11 @@ sealed class ServerEndpoint
         {
             var reached = this;
             if (sender is NpgsqlConnection connection && _strays is not null && !IsAddressOf(connection))
+            {
+                NoteNpgsqlFailure();
                 reached = _strays.Opened(this, connection);
+            }
+
             Interlocked.Add(ref reached._counts, OneOpen);
             reached.NoteAnswer();
             reached.Watch?.EnsureRunning();
@@ -331,7 +366,7 @@ sealed class ServerEndpoint
         return Interlocked.Exchange(ref _downUntil, 0) != 0;
     }
 
-    /// <summary>Notices between opens that the server lost the pool's idle connections; <see langword="null"/> unless pooled with <c>Host Recheck Seconds</c> set (<see cref="BrightDbSettings.WatchServers"/>).</summary>
+    /// <summary>Notices between opens that the server lost the pool's idle connections; <see langword="null"/> unpooled or with <c>Host Recheck Seconds=0</c> (<see cref="BrightDbSettings.WatchServers"/>).</summary>
     internal ServerWatch? Watch { get; set; }
 
     /// <summary>Closes idle pooled connections now and busy ones when they are returned.</summary>

@@ -30,6 +30,12 @@ sealed class BrightDbSettings
     /// <summary>How often the pools count their idle connections with balancing on, unless set (Npgsql: 10 s).</summary>
     internal const int BalancedPruningIntervalSeconds = 1;
 
+    /// <summary>
+    /// How old a server's last state check may be before Npgsql checks an idle connection of it again, pooled with balancing
+    /// on, unless set (Npgsql: 10 s; unpooled the driver uses 0). The driver's watch of each server covers the time in between.
+    /// </summary>
+    internal const int BalancedHostRecheckSeconds = 1;
+
     /// <summary>Npgsql's settings without Host and Port; never handed out as is (it holds the password).</summary>
     NpgsqlConnectionStringBuilder NpgsqlTemplate { get; }
 
@@ -41,7 +47,7 @@ sealed class BrightDbSettings
 
     /// <summary>
     /// Whether each server used gets a <see cref="Pooling.ServerWatch"/>: pooled, with Npgsql's check of idle connections
-    /// not on every open (<c>Host Recheck Seconds</c> above 0, set by the application).
+    /// not on every open (<c>Host Recheck Seconds</c> above 0: the driver's default of 1 s, pooled with balancing on).
     /// </summary>
     internal bool WatchServers => Pooling && NpgsqlTemplate.HostRecheckSeconds > 0;
     internal TimeSpan ConnectTimeout => TimeSpan.FromSeconds(NpgsqlTemplate.Timeout);
@@ -177,14 +183,15 @@ sealed class BrightDbSettings
         }
 
         // Npgsql's multi-host data source checks a server's state (one round trip) on an idle connection before handing it
-        // out once the last check is older than Host Recheck Seconds, and passes over to the next host when the check fails;
-        // a host whose connection broke is skipped for as long. At 0 (the driver's default when balancing) every idle
-        // connection is checked: one to a server that was killed, stopped or restarted is never handed to the application,
-        // and a server is never skipped for a connection that broke alone. An application may set Host Recheck Seconds for
-        // speed: pooled, the driver then watches each server it uses (ServerWatch), so that the idle connections of a
-        // server that was killed, stopped or restarted are still closed before they are handed out.
+        // out once the last check is older than Host Recheck Seconds, and passes over to the next host when the check fails.
+        // Pooled with balancing on, the driver makes that 1 s (Npgsql: 10 s) and watches each server it uses (ServerWatch):
+        // a server that is killed, stopped or restarted ends the watch together with the idle connections, and the driver
+        // closes them before they are handed out, at no cost per open. A server quiet for a second gets its idle connection
+        // checked on the next open, which covers a server gone silent without closing anything. An application that wants
+        // every idle connection checked, whatever it costs, sets Host Recheck Seconds=0 (no watch then). Unpooled, nothing
+        // idles: 0, a check after each new connection, as before (no watch, and no host skipped by Npgsql for a second).
         if (mode != LoadBalanceMode.Disabled && !source.ContainsKey("Host Recheck Seconds"))
-            npgsql.HostRecheckSeconds = 0;
+            npgsql.HostRecheckSeconds = npgsql.Pooling ? BalancedHostRecheckSeconds : 0;
 
         // Server connections follow the cluster: after a server joins (or comes back), opens go to it, and the idle
         // connections this leaves on the other servers are closed by Npgsql's pruning once idle for the pool's idle

@@ -21,9 +21,11 @@ namespace BrightDb.Npgsql.Opening;
 //     application's doing, not the server's: it never marks the server down, and it ends when the server is marked down
 //     by another open, or at Timeout.
 //  4. Attempt. A connection from the server's Npgsql data source (this server, then its fallbacks) is opened. Its
-//     StateChange handler counts it on the server it reached (and, with Host Recheck Seconds set, starts that server's
-//     ServerWatch, which closes the pool's idle connections when the server ends it); the ticket is then released. A pooled open that
-//     finds an idle connection ends here, synchronously.
+//     StateChange handler counts it on the server it reached (and, pooled with Host Recheck Seconds above 0, the default,
+//     starts that server's ServerWatch, which closes the pool's idle connections when the server ends it); the ticket is
+//     then released. A pooled open that finds an idle connection ends here, synchronously; Npgsql checks that connection
+//     first when the server's last check is older than Host Recheck Seconds or its watch is not connected
+//     (ServerEndpoint.DataSourceForOpen).
 //  5. Hedge. Asynchronously, an attempt still waiting after Hedged Open Delay is judged by HungServerPolicy; a server that
 //     looks hung is suspected, and HedgedOpen races the next best servers against it.
 //  6. Fail over. An attempt that failed because its server is unavailable marks it down (ServerHealth), is recorded in
@@ -75,7 +77,7 @@ sealed class BalancedOpener : IConnectionOpener
                     strays,
                     dataSources.Control,
                     time);
-                // Unpooled, no connection idles; with every idle connection checked by Npgsql, nothing to add.
+                // Unpooled, no connection idles; with every idle connection checked (Host Recheck Seconds=0), nothing to add.
                 if (settings.WatchServers)
                     endpoint.Watch = new ServerWatch(endpoint, _health.Lost, time, settings.ReconnectDelay);
                 return endpoint;
@@ -128,7 +130,7 @@ sealed class BalancedOpener : IConnectionOpener
     internal NpgsqlConnection CreateConnection(LoadBalanceMode mode)
     {
         var endpoint = ChooseNow(mode);
-        var connection = endpoint.DataSource.CreateConnection();
+        var connection = endpoint.DataSourceForOpen().CreateConnection();
         connection.StateChange += endpoint.OnStateChange;
         return connection;
     }
@@ -136,7 +138,13 @@ sealed class BalancedOpener : IConnectionOpener
     public NpgsqlDataSource ChooseDataSource() => ChooseDataSource(_settings.LoadBalance);
 
     /// <summary><see cref="ChooseDataSource()"/> choosing by <paramref name="mode"/> (a view of the data source).</summary>
-    internal NpgsqlDataSource ChooseDataSource(LoadBalanceMode mode) => ChooseNow(mode).DataSource;
+    internal NpgsqlDataSource ChooseDataSource(LoadBalanceMode mode)
+    {
+        var endpoint = ChooseNow(mode);
+        // Npgsql keeps a data-source command's connection to itself, so no count starts the server's watch: the command does.
+        endpoint.Watch?.EnsureRunning();
+        return endpoint.DataSourceForOpen();
+    }
 
     /// <summary>Steps 1 and 2 of the flow, with the count released at once: the server a connection or command created now is for.</summary>
     ServerEndpoint ChooseNow(LoadBalanceMode mode)
@@ -333,7 +341,7 @@ sealed class BalancedOpener : IConnectionOpener
             // would pass over it to the next host of its data source without trying it.
             if (isProbe)
                 endpoint.PoolsIfCreated?.ClearDatabaseStates();
-            connection = endpoint.DataSource.CreateConnection();
+            connection = endpoint.DataSourceForOpen().CreateConnection();
             // Subscribed before opening: the open itself is then counted by the handler, and the count taken when choosing
             // is released right after, so a break at any moment is counted down exactly once.
             connection.StateChange += endpoint.OnStateChange;
@@ -349,6 +357,7 @@ sealed class BalancedOpener : IConnectionOpener
         catch (Exception e)
         {
             ticket.Release();
+            endpoint.NoteNpgsqlFailure();
             if (connection is not null)
             {
                 connection.StateChange -= endpoint.OnStateChange;

@@ -4,18 +4,19 @@ using Npgsql;
 namespace BrightDb.Npgsql.Pooling;
 
 /// <summary>
-/// Notices, between opens, that a server lost the pool's idle connections, so that none of them is handed out when the
-/// application has Npgsql check them only once per <c>Host Recheck Seconds</c> instead of on every open. One unpooled connection of the driver's own (named "(BrightDB control)") waits on the
+/// Notices, between opens, that a server lost the pool's idle connections, so that none of them is handed out while
+/// Npgsql checks them only once per <c>Host Recheck Seconds</c> (the driver's default: 1 s) instead of on every open. One
+/// unpooled connection of the driver's own (named "(BrightDB control)") waits on the
 /// server (<see cref="NpgsqlConnection.WaitAsync(CancellationToken)"/>) and sends nothing. A server that is killed,
 /// stopped, restarted or that ends its client connections ends this one at the same moment as the idle ones; the watch
 /// then reports the loss (<see cref="ServerHealth.Lost"/> clears the server's pool and asks for an early refresh).
 /// Decision owned (docs/architecture.md): notice a lost server between opens.
 /// </summary>
 /// <remarks>
-/// Started by the first connection counted on the server (pooled data sources with <c>Host Recheck Seconds</c> above 0:
-/// <see cref="ConnectionStrings.BrightDbSettings.WatchServers"/>), and again after a loss by the first
-/// connection counted there afterwards, which proves the server answers. A watch the server did not accept is retried no
-/// sooner than <c>Failed Host Reconnect Delay Secs</c> later. Stopped, its connection closed, when the data source is
+/// Started by the first connection counted on the server, or the first data-source command created for it (pooled data
+/// sources with <c>Host Recheck Seconds</c> above 0: <see cref="ConnectionStrings.BrightDbSettings.WatchServers"/>), and
+/// again after a loss by the first connection counted there afterwards, which proves the server answers. A watch the
+/// server did not accept is retried no sooner than <c>Failed Host Reconnect Delay Secs</c> later. Stopped, its connection closed, when the data source is
 /// disposed. A server that goes silent without closing connections (a network cut) is not noticed here: Npgsql's check of
 /// idle connections once per <c>Host Recheck Seconds</c> and the hedged open cover it.
 /// </remarks>
@@ -29,6 +30,9 @@ sealed class ServerWatch
 
     /// <summary>1 while a watch runs (or is starting), 0 otherwise.</summary>
     int _running;
+
+    /// <summary>1 while the watch's connection is open on the server (it notices a loss from then on), 0 otherwise.</summary>
+    int _watching;
 
     /// <summary>The <see cref="TimeProvider"/> timestamp before which a watch the server refused is not tried again; 0 for none.</summary>
     long _retryAt;
@@ -50,6 +54,13 @@ sealed class ServerWatch
 
     /// <summary>Whether a watch runs now.</summary>
     internal bool Running => Volatile.Read(ref _running) != 0;
+
+    /// <summary>
+    /// Whether the watch's connection is open on the server, so that the server's end would be noticed. Until then (a
+    /// server just used, just lost, or not taking the watch) <see cref="ServerEndpoint.DataSourceForOpen"/> has Npgsql check
+    /// the idle connection it hands out.
+    /// </summary>
+    internal bool Watching => Volatile.Read(ref _watching) != 0;
 
     /// <summary>Starts the watch unless it runs; called on every counted open, so the common case is one volatile read.</summary>
     internal void EnsureRunning()
@@ -78,6 +89,7 @@ sealed class ServerWatch
             await connection.OpenAsync(_stopping.Token).ConfigureAwait(false);
             accepted = true;
             Volatile.Write(ref _retryAt, 0);
+            Volatile.Write(ref _watching, 1);
             // Returns only when a notification arrives (the watch listens to none); throws when the server ends the connection.
             while (true)
                 await connection.WaitAsync(_stopping.Token).ConfigureAwait(false);
@@ -88,6 +100,7 @@ sealed class ServerWatch
         }
         catch (Exception e) when (accepted)
         {
+            Volatile.Write(ref _watching, 0);
             _lost(_server, e);
         }
         catch (Exception)
@@ -97,6 +110,7 @@ sealed class ServerWatch
         }
         finally
         {
+            Volatile.Write(ref _watching, 0);
             await connection.DisposeAsync().ConfigureAwait(false);
             Volatile.Write(ref _running, 0);
         }
