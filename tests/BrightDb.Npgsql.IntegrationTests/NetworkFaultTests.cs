@@ -166,6 +166,67 @@ public sealed class NetworkFaultTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     /// <summary>
+    /// Every server answering too late at once (a loaded machine or cluster, here all three silent for a while) is no
+    /// outage: each server that timed out is only suspected, and once they answer again the next opens succeed at once,
+    /// well within the reconnect delay (60 s), instead of failing with "no server could be reached". Synchronous opens, which
+    /// do not hedge: their attempts end with Npgsql's own timeouts, the evidence judged here.
+    /// </summary>
+    [Fact]
+    public async Task Servers_that_all_answered_too_late_serve_the_next_opens_once_they_answer_again()
+    {
+        await using var ds = Counts.Create(EveryPath.ConnectionString(_cluster, "fault-all-late", pooling: false,
+            extra: "Timeout=2;Failed Host Reconnect Delay Secs=60"));
+        await using (var first = await ds.OpenConnectionAsync())
+            await EveryPath.SelectOneAsync(first);
+
+        var late = new List<string>();
+        IReadOnlyList<BrightDbServerState> whileSilent;
+        try
+        {
+            foreach (var node in _cluster.Nodes)
+                await _cluster.SetFaultAsync(node.Index, NodeFault.Hang);
+            // One open per server: each times out on the least-loaded server not yet marked, which is marked in turn.
+            for (var i = 0; i < _cluster.Nodes.Count; i++)
+            {
+                var error = await Record.ExceptionAsync(() => Task.Run(() => ds.OpenConnection().Dispose()));
+                late.Add(error is null ? "opened" : error.Message.Split('\n')[0]);
+            }
+
+            whileSilent = ds.GetServerStates();
+        }
+        finally
+        {
+            foreach (var node in _cluster.Nodes)
+                await _cluster.SetFaultAsync(node.Index, NodeFault.None);
+        }
+
+        var marks = string.Join("; ", whileSilent.Select(s => $"{s.Host}: {(s.IsMarkedDown ? s.LastFailure : "up")}"));
+        output.WriteLine($"while silent: {string.Join(" | ", late)}; marks: {marks}");
+        var failures = new List<string>();
+        await using var held = new ConnectionSet();
+        for (var i = 0; i < 6; i++)
+        {
+            try
+            {
+                var connection = i % 2 == 0 ? await ds.OpenConnectionAsync() : await Task.Run(() => ds.OpenConnection());
+                held.Add(connection);
+                await EveryPath.SelectOneAsync(connection);
+            }
+            catch (Exception e)
+            {
+                failures.Add(EveryPath.Describe(i, e));
+            }
+        }
+
+        output.WriteLine($"after: map {Counts.Map(ds, _cluster)}");
+        var verdict = new Verdict();
+        // The scenario itself: every server was marked down while silent, by its timeout.
+        verdict.Check(whileSilent.Count == _cluster.Nodes.Count && whileSilent.All(s => s.IsMarkedDown), $"every server marked down while silent: {marks}");
+        verdict.NoFailures(failures, 6);
+        verdict.Assert(ds);
+    }
+
+    /// <summary>
     /// Opens <paramref name="count"/> connections one after another into <paramref name="held"/>, each running <c>SELECT 1</c>:
     /// how long each open took (milliseconds, failed ones included) and the failures.
     /// </summary>

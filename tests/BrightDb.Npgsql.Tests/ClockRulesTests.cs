@@ -1,9 +1,11 @@
+using System.Net.Sockets;
 using BrightDb.Npgsql.Balancing;
 using BrightDb.Npgsql.ConnectionStrings;
 using BrightDb.Npgsql.Opening;
 using BrightDb.Npgsql.Topology;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
+using Npgsql;
 using static BrightDb.Npgsql.Tests.TestSupport;
 
 namespace BrightDb.Npgsql.Tests;
@@ -301,11 +303,14 @@ public class ClockRulesTests
     }
     // ---- A pass-over reported by an attempt older than the server's recovery ----
 
+    static readonly Exception Refused = new SocketException((int)SocketError.ConnectionRefused);
+
     [Theory]
-    [InlineData(null, false)]
-    [InlineData("connection refused", true)]
-    public void A_server_passed_over_soon_after_it_answered_again_is_asked_before_it_is_marked_down(string? answer, bool markedDown)
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    public void A_server_passed_over_soon_after_it_answered_again_is_asked_before_it_is_marked_down(bool refuses, bool markedDown)
     {
+        var answer = refuses ? Refused : null;
         var time = new FakeTimeProvider();
         var events = new List<string>();
         var health = new ServerHealth(time, NullLogger.Instance, "test", TimeSpan.FromSeconds(1),
@@ -331,7 +336,11 @@ public class ClockRulesTests
         Assert.Equal(markedDown, hung.DownUntil != 0);
         Assert.Equal(markedDown ? 3 : 2, events.Count);
         if (markedDown)
-            Assert.Equal("connection refused", hung.LastFailure);
+        {
+            // The cause is an error: the server is condemned, not merely suspected.
+            Assert.Equal(FailureClassifier.Describe(Refused), hung.LastFailure);
+            Assert.False(hung.OnlySuspected);
+        }
     }
 
     [Fact]
@@ -345,12 +354,14 @@ public class ClockRulesTests
         health.AskAsync = _ =>
         {
             asked++;
-            return Task.FromResult<string?>(null);
+            return Task.FromResult<Exception?>(null);
         };
         var (server, other, never) = (Endpoint("10.0.0.1"), Endpoint("10.0.0.2"), Endpoint("10.0.0.3"));
 
         health.PassedOver(never, other);
         Assert.NotEqual(0, never.DownUntil);
+        // It answered the driver's own connection: the cause stays unknown, and the server only suspected.
+        Assert.True(never.OnlySuspected);
 
         health.MarkDown(server, "refused");
         health.MarkUp(server);
@@ -360,5 +371,98 @@ public class ClockRulesTests
         // Marking down at once still asks why in the background, once per mark-down: twice here, and never to decide.
         Assert.Equal(2, asked);
         Assert.Equal(["down 10.0.0.3:2521", "down 10.0.0.1:2521", "up 10.0.0.1:2521", "down 10.0.0.1:2521"], events);
+    }
+
+    // ---- A slow answer is a suspicion, an error a down mark ----
+
+    static readonly Exception ReadTimeout =
+        new NpgsqlException("Exception while reading from stream", new TimeoutException("Timeout during reading attempt"));
+
+    public static TheoryData<string, bool> Failures => new()
+    {
+        { "refused", false },
+        { "read timeout", true },
+        { "every host timed out", true },
+        { "one host refused, one timed out", false },
+        { "attempt cancelled", true },
+        { "57P01", false },
+    };
+
+    static Exception Failure(string name) => name switch
+    {
+        "refused" => new NpgsqlException("Failed to connect to 10.0.0.1:2521", Refused),
+        "read timeout" => ReadTimeout,
+        "every host timed out" => new NpgsqlException("Unable to connect to a suitable host.", new AggregateException(ReadTimeout, new TimeoutException())),
+        "one host refused, one timed out" => new NpgsqlException("Unable to connect to a suitable host.",
+            new AggregateException(ReadTimeout, new NpgsqlException("Failed to connect", Refused))),
+        "attempt cancelled" => new OperationCanceledException(),
+        "57P01" => new PostgresException("terminating connection due to administrator command", "FATAL", "FATAL", PostgresErrorCodes.AdminShutdown),
+        _ => throw new ArgumentOutOfRangeException(nameof(name)),
+    };
+
+    [Theory]
+    [MemberData(nameof(Failures))]
+    public void A_server_that_only_answered_late_is_suspected_and_one_that_failed_is_marked_down(string failure, bool suspected)
+    {
+        var time = new FakeTimeProvider();
+        var events = new List<string>();
+        var health = new ServerHealth(time, NullLogger.Instance, "test", TimeSpan.FromSeconds(1),
+            (server, reason) => events.Add($"down {server}"), server => events.Add($"up {server}"), attemptLifetime: Timeout);
+        var server = Endpoint("10.0.0.1");
+        var error = Failure(failure);
+        Assert.True(FailureClassifier.IsServerUnavailable(error, CancellationToken.None));
+
+        health.Unreachable(server, error);
+        Assert.NotEqual(0, server.DownUntil);
+        Assert.Equal(suspected, server.OnlySuspected);
+        Assert.Equal(FailureClassifier.Describe(error), server.LastFailure);
+        Assert.Equal(["down 10.0.0.1:2521"], events);
+
+        // A later error outweighs a suspicion; a later slow answer does not clear an error.
+        health.Unreachable(server, Failure(suspected ? "refused" : "read timeout"));
+        Assert.False(server.OnlySuspected);
+    }
+
+    [Fact]
+    public void Servers_marked_down_by_timeouts_alone_are_still_chosen_as_a_last_resort_and_refusing_ones_are_not()
+    {
+        var time = new FakeTimeProvider();
+        var health = new ServerHealth(time, NullLogger.Instance, "test", TimeSpan.FromSeconds(30), (_, _) => { }, _ => { }, attemptLifetime: Timeout);
+        ServerEndpoint[] servers = [Endpoint("10.0.0.1"), Endpoint("10.0.0.2"), Endpoint("10.0.0.3")];
+        var plan = SelectionPlan.Build(servers, LoadBalanceMode.Any, [], topologyKeysOnly: false, capacity: 100);
+        health.Unreachable(servers[0], Failure("refused"));
+        health.Unreachable(servers[1], Failure("read timeout"));
+        health.Unreachable(servers[2], Failure("refused"));
+
+        var chosen = ServerSelector.SelectAndReserve(plan, time, health.ReconnectDelayTicks, exclude: null, out var kind);
+        Assert.Same(servers[1], chosen);
+        Assert.Equal(SelectionKind.LastResort, kind);
+
+        health.Unreachable(servers[1], Failure("refused"));
+        Assert.Null(ServerSelector.SelectAndReserve(plan, time, health.ReconnectDelayTicks, exclude: null, out _));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_server_passed_over_is_suspected_until_its_cause_is_known_and_condemned_only_by_an_error(bool timesOut)
+    {
+        var time = new FakeTimeProvider();
+        var health = new ServerHealth(time, NullLogger.Instance, "test", TimeSpan.FromSeconds(1), (_, _) => { }, _ => { }, attemptLifetime: Timeout);
+        // Completed off the test's synchronization context, which would defer the driver's continuation: the driver's handling
+        // of the answer has run when SetResult returns.
+        var answer = new TaskCompletionSource<Exception?>();
+        health.AskAsync = _ => answer.Task;
+        var (server, other) = (Endpoint("10.0.0.1"), Endpoint("10.0.0.2"));
+
+        health.PassedOver(server, other);
+        Assert.NotEqual(0, server.DownUntil);
+        Assert.True(server.OnlySuspected);
+
+        var cause = timesOut ? ReadTimeout : new NpgsqlException("Failed to connect to 10.0.0.1:2521", Refused);
+        await Task.Run(() => answer.SetResult(cause));
+        Assert.Equal(FailureClassifier.Describe(cause), server.LastFailure);
+        Assert.NotEqual(0, server.DownUntil);
+        Assert.Equal(timesOut, server.OnlySuspected);
     }
 }

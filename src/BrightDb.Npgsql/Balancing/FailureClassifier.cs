@@ -42,6 +42,22 @@ static class FailureClassifier
         }
     }
 
+    /// <summary>
+    /// Whether an unavailable server's failure says only that it did not answer in time (a timeout on every host tried, or
+    /// an attempt cancelled because its time ran out): a server that is slow, hung or unreachable by the network, not one
+    /// that refused or ended the connection. Such a server is suspected rather than condemned (<see cref="ServerHealth"/>):
+    /// under load every server can answer late at once.
+    /// </summary>
+    internal static bool IsSlowAnswer(Exception exception) => exception switch
+    {
+        TimeoutException or OperationCanceledException => true,
+        NpgsqlException { InnerException: AggregateException hosts } =>
+            hosts.InnerExceptions.Count > 0 && hosts.InnerExceptions.All(IsSlowAnswer),
+        PostgresException => false,
+        NpgsqlException { InnerException: { } inner } => IsSlowAnswer(inner),
+        _ => false,
+    };
+
     /// <summary>A one-line reason for messages: never the connection string.</summary>
     internal static string Describe(Exception exception)
     {

@@ -329,8 +329,9 @@ sealed class ServerEndpoint
         observedDownUntil != 0 && Interlocked.CompareExchange(ref _downUntil, retryAt, observedDownUntil) == observedDownUntil;
 
     /// <summary>
-    /// True while the server's down mark only comes from a slow answer (a hedged open gave up waiting), not from an error:
-    /// such a server may be busy rather than broken, and is still tried when no other server is usable.
+    /// True while the server's down mark only comes from a slow answer (a hedged open gave up waiting, an attempt timed out)
+    /// or from a pass-over whose cause is not known yet, not from an error: such a server may be busy rather than broken,
+    /// and is still tried when no other server is usable.
     /// </summary>
     internal bool OnlySuspected { get => Volatile.Read(ref _onlySuspected); private set => Volatile.Write(ref _onlySuspected, value); }
     bool _onlySuspected;

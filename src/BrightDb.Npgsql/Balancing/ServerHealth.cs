@@ -47,11 +47,17 @@ sealed class ServerHealth
     /// <summary>Asks the topology for an early refresh (a failed server may have left the cluster); set once the topology exists.</summary>
     internal Action? RequestRefresh { get; set; }
 
-    /// <summary>An open on <paramref name="server"/> failed because the server could not be reached: skip it, and look at the cluster again.</summary>
+    /// <summary>
+    /// An open on <paramref name="server"/> failed because the server could not be reached: skip it, and look at the cluster
+    /// again. A server that only did not answer in time (<see cref="FailureClassifier.IsSlowAnswer"/>) is suspected, as a
+    /// hedge suspects one: skipped while another server is usable, still a last resort, its idle connections kept. A loaded
+    /// machine or cluster can make every server answer late at once, and refusing every open then would fail the
+    /// application while its servers are alive; a refusal or an ended connection is evidence of a failed server.
+    /// </summary>
     internal void Unreachable(ServerEndpoint server, Exception error)
     {
         var reason = FailureClassifier.Describe(error);
-        MarkDown(server, reason);
+        MarkDown(server, reason, suspicion: FailureClassifier.IsSlowAnswer(error));
         Log.FailingOver(_log, server.ToString(), reason);
         DriverMetrics.FailedOver(_dataSourceName, server);
         DriverTracing.FailedOver(_dataSourceName, server, reason);
@@ -60,12 +66,20 @@ sealed class ServerHealth
 
     /// <summary>
     /// Npgsql's failover inside one open passed over <paramref name="server"/> for the next host of its data source: the server
-    /// refused the connection, or its idle connection failed the check before being handed out.
+    /// refused the connection, did not answer within its share of <c>Timeout</c>, or its idle connection failed the check
+    /// before being handed out.
     /// </summary>
     /// <remarks>
+    /// <para>
+    /// Npgsql keeps the cause to itself, so the server is suspected at once (skipped while another server is usable) and
+    /// asked why in the background, with one connection of the driver's own: an error (refused, ended) condemns it and closes
+    /// its idle connections; a timeout leaves it suspected (<see cref="Unreachable"/>).
+    /// </para>
+    /// <para>
     /// The news may be stale: an attempt that began while the server was down (one a hedge gave up on, still waiting on a
-    /// hung server) can pass it over after the server answered again and was marked up. Such a server is asked first, with
-    /// one connection of the driver's own, and stays up if it answers (event 3007).
+    /// hung server) can pass it over after the server answered again and was marked up. Such a server is asked first, and
+    /// stays up if it answers (event 3007).
+    /// </para>
     /// </remarks>
     internal void PassedOver(ServerEndpoint server, ServerEndpoint reached)
     {
@@ -80,12 +94,15 @@ sealed class ServerHealth
             _ = LearnWhyAsync(server);
     }
 
-    /// <summary>Marks a passed-over server down; true when it was up.</summary>
+    /// <summary>Marks a passed-over server down on suspicion, until its cause is known; true when it was up.</summary>
     bool MarkPassedOver(ServerEndpoint server, ServerEndpoint reached)
     {
-        const string Reason = "passed over by the failover within an open (it refused a new connection or its credentials, or an idle connection to it failed its check)";
+        const string Reason = "passed over by the failover within an open (it refused a new connection or its credentials, did not answer in time, or an idle connection to it failed its check)";
         var wasUp = server.DownUntil == 0;
-        MarkDown(server, Reason);
+        MarkDown(server, Reason, suspicion: true);
+        // The connection that reached the next host belongs to this server's data source: cleared pools close it when it is
+        // returned, instead of keeping it idle there (StrayConnections).
+        server.ClearPool();
         Log.PassedOver(_log, server.ToString(), reached.ToString());
         DriverMetrics.FailedOver(_dataSourceName, server);
         DriverTracing.FailedOver(_dataSourceName, server, Reason);
@@ -102,29 +119,40 @@ sealed class ServerHealth
         }
 
         MarkPassedOver(server, reached);
-        server.NoteFailureCause(cause);
-        Log.PassedOverCause(_log, server.ToString(), cause);
+        Judge(server, cause);
     }
 
     /// <summary>
     /// Npgsql's failover within an open keeps the error of a host it passed over to itself: one connection of the driver's
-    /// own to that server (unpooled, that server only, within <c>Timeout</c>) tells why, for the log (event 3005) and for
-    /// later error messages. Once per mark-down, in the background.
+    /// own to that server (unpooled, that server only, within <c>Timeout</c>) tells why, for the log (event 3005), for later
+    /// error messages, and to condemn a server that failed with an error (<see cref="Judge"/>). Once per mark-down, in the
+    /// background.
     /// </summary>
     async Task LearnWhyAsync(ServerEndpoint server)
     {
         if (await AskAsync(server).ConfigureAwait(false) is { } cause)
-        {
-            server.NoteFailureCause(cause);
-            Log.PassedOverCause(_log, server.ToString(), cause);
-        }
+            Judge(server, cause);
+    }
+
+    /// <summary>
+    /// The cause of a pass-over is known: an error turns the suspicion into a down mark (its idle connections closed, no
+    /// last resort); a timeout leaves the server suspected. Either way the cause is kept for error messages.
+    /// </summary>
+    void Judge(ServerEndpoint server, Exception cause)
+    {
+        var reason = FailureClassifier.Describe(cause);
+        if (server.DownUntil != 0 && server.OnlySuspected && !FailureClassifier.IsSlowAnswer(cause))
+            MarkDown(server, reason);
+        else
+            server.NoteFailureCause(reason);
+        Log.PassedOverCause(_log, server.ToString(), reason);
     }
 
     /// <summary>
     /// Opens and closes one connection of the driver's own to a server: <see langword="null"/> when it
-    /// answered, else why not. Replaceable in unit tests, which have no server.
+    /// answered, else the error. Replaceable in unit tests, which have no server.
     /// </summary>
-    internal Func<ServerEndpoint, Task<string?>> AskAsync { get; set; } = static async server =>
+    internal Func<ServerEndpoint, Task<Exception?>> AskAsync { get; set; } = static async server =>
     {
         try
         {
@@ -138,7 +166,7 @@ sealed class ServerHealth
         }
         catch (Exception e)
         {
-            return FailureClassifier.Describe(e);
+            return e;
         }
     };
 

@@ -86,9 +86,10 @@ sealed class ClusterDiscovery(
                 if (opened)
                     reachable ??= endpoint;
                 // Only a server that cannot be connected to is marked down: a slow or failing yb_servers() on a server
-                // that accepts connections says nothing about its ability to serve the application.
+                // that accepts connections says nothing about its ability to serve the application. One that did not answer
+                // in time is only suspected (ServerHealth.Unreachable).
                 if (!opened && FailureClassifier.IsServerUnavailable(e, cancellationToken))
-                    health.MarkDown(endpoint, FailureClassifier.Describe(e));
+                    health.MarkDown(endpoint, FailureClassifier.Describe(e), suspicion: FailureClassifier.IsSlowAnswer(e));
             }
         }
 
