@@ -9,8 +9,8 @@ using Npgsql;
 
 namespace BrightDb.Npgsql.Opening;
 
-// The flow of one open through the balancer (OpenAsync). This file runs a little over 300 lines: the overview and the
-// seven steps stay together, so that an open reads top to bottom.
+// The flow of one open through the balancer (OpenAsync, OpenSlowAsync). This file runs over 400 lines: the overview and
+// the seven steps stay together, so that an open reads top to bottom.
 //
 //  1. Snapshot. TopologyManager hands out the current ClusterState at once; only the first discovery (and a refresh
 //     interval of 0) waits for yb_servers(). Refreshes run on its timer.
@@ -31,6 +31,10 @@ namespace BrightDb.Npgsql.Opening;
 //  6. Fail over. An attempt that failed because its server is unavailable marks it down (ServerHealth), is recorded in
 //     OpenFailures, and the open goes back to 2 without that server. Any other error is the application's, thrown as is.
 //  7. No server left. The open fails with an error naming each server and why it was not used.
+//
+// The common asynchronous open (a snapshot at hand, a place free at the gate, an idle connection) runs 1 to 4 in OpenAsync
+// and AttemptAsync, neither of them an asynchronous method; whatever has to wait continues in OpenSlowAsync and
+// EndAttemptAsync from where it stopped.
 //
 // CreateConnection (EF Core, Dapper, DI) is 1 and 2, with the count released at once: the connection's own Open is
 // Npgsql's, which does 4 and 6 over the server's host list; the StateChange handler counts it and reports a server
@@ -168,71 +172,138 @@ sealed class BalancedOpener : IConnectionOpener
     public ValueTask<NpgsqlConnection> OpenAsync(bool async, CancellationToken cancellationToken) =>
         OpenAsync(_settings.LoadBalance, async, cancellationToken);
 
-    /// <summary>The open choosing by <paramref name="mode"/>: the data source's own, or a view's.</summary>
-    internal async ValueTask<NpgsqlConnection> OpenAsync(LoadBalanceMode mode, bool async, CancellationToken cancellationToken)
+    /// <summary>
+    /// The open choosing by <paramref name="mode"/>: the data source's own, or a view's. The common asynchronous open (a
+    /// snapshot at hand, a server up with a free place at its gate, an idle connection in its pool) runs steps 1 to 4
+    /// here, without an asynchronous method of its own; anything else continues in <see cref="OpenSlowAsync"/> from where
+    /// it stopped.
+    /// </summary>
+    internal ValueTask<NpgsqlConnection> OpenAsync(LoadBalanceMode mode, bool async, CancellationToken cancellationToken)
+    {
+        // 1.
+        if (!async || !_topology.TryGetStateNow(out var current))
+            return OpenSlowAsync(mode, handedOver: null, async, cancellationToken);
+        var state = current.ForMode(mode, _settings);
+        // 2. No server: the slow path selects again and fails with each server's reason.
+        if (Select(state, exclude: null, out var kind) is not { } endpoint)
+            return OpenSlowAsync(mode, handedOver: null, async, cancellationToken);
+        if (_balancingLog.IsEnabled(LogLevel.Debug))
+            Log.ServerChosen(_balancingLog, endpoint.ToString(), endpoint.InUse - 1);
+
+        // 3. Waiting for a place is the slow path's, with the server chosen here.
+        var ticket = new OpenTicket(endpoint);
+        if (!ticket.TryEnterGate())
+            return OpenSlowAsync(mode, new HandedOver(state, endpoint, kind, Attempt: null), async, cancellationToken);
+
+        // 4. The first attempt, when nothing was waited for, is bounded by Npgsql's own Timeout.
+        var attempt = AttemptAsync(ticket, kind == SelectionKind.Probe, async: true, cancellationToken, cancellationToken, budgetTimer: null);
+        return attempt.IsCompletedSuccessfully
+            ? attempt
+            : OpenSlowAsync(mode, new HandedOver(state, endpoint, kind, attempt), async, cancellationToken);
+    }
+
+    /// <summary>
+    /// What <see cref="OpenAsync(LoadBalanceMode, bool, CancellationToken)"/> did before handing an open over to
+    /// <see cref="OpenSlowAsync"/>: the snapshot, the server chosen (counted) and how, and the attempt on it, if it started
+    /// one (then the attempt owns the server's count and its place at the gate).
+    /// </summary>
+    readonly record struct HandedOver(ClusterState State, ServerEndpoint Server, SelectionKind Kind, ValueTask<NpgsqlConnection>? Attempt);
+
+    /// <summary>The flow above, from the start or from where <paramref name="handedOver"/> says the open stopped.</summary>
+    async ValueTask<NpgsqlConnection> OpenSlowAsync(LoadBalanceMode mode, HandedOver? handedOver, bool async, CancellationToken cancellationToken)
     {
         // 1. The open's Timeout counts from here when it waits for a discovery.
         var budget = new OpenBudget(_settings, _time);
-        if (_topology.OpensWait)
-            budget.Start();
-        var state = (await _topology.GetStateAsync(async, cancellationToken).ConfigureAwait(false)).ForMode(mode, _settings);
+        ClusterState state;
+        if (handedOver is { } started)
+        {
+            state = started.State;
+        }
+        else
+        {
+            if (_topology.OpensWait)
+                budget.Start();
+            state = (await _topology.GetStateAsync(async, cancellationToken).ConfigureAwait(false)).ForMode(mode, _settings);
+        }
+
         OpenFailures? failures = null;
         try
         {
             while (true)
             {
-                // 2. Nothing more is tried once the open's Timeout is spent.
-                if (budget.Exhausted)
-                    throw OpenFailures.NoServerAvailable(state, failures, _settings, timeoutSpent: true);
-                if (Select(state, failures?.Tried, out var kind) is not { } endpoint)
-                    throw OpenFailures.NoServerAvailable(state, failures, _settings);
-                if (_balancingLog.IsEnabled(LogLevel.Debug))
-                    Log.ServerChosen(_balancingLog, endpoint.ToString(), endpoint.InUse - 1);
-
-                // 3. A server marked down meanwhile is given up at once.
-                var ticket = new OpenTicket(endpoint);
-                var gateWaited = false;
-                if (!ticket.TryEnterGate())
+                ServerEndpoint endpoint;
+                SelectionKind kind;
+                ValueTask<NpgsqlConnection> attempt;
+                if (handedOver is { Attempt: { } startedAttempt } withAttempt)
                 {
-                    budget.Start();
-                    gateWaited = true;
-                    bool entered;
-                    try
-                    {
-                        entered = await WaitForGateAsync(endpoint, kind, failures ??= new OpenFailures(), budget.Remaining, async, cancellationToken)
-                            .ConfigureAwait(false);
-                    }
-                    catch
-                    {
-                        ticket.Release();
-                        throw;
-                    }
-
-                    if (!entered)
-                    {
-                        ticket.Release();
-                        continue;
-                    }
-
-                    ticket.Entered();
+                    (endpoint, kind, attempt) = (withAttempt.Server, withAttempt.Kind, startedAttempt);
+                    handedOver = null;
                 }
-
-                // 4. A pooled open with an idle connection completes here, without any further allocation. The first attempt,
-                //    when nothing was waited for, is bounded by Npgsql's own Timeout; any other gets what is left of it (a
-                //    synchronous open then runs Npgsql's asynchronous open and waits for it, the one way to bound it). An open
-                //    that waited for the discovery has already spent part of its Timeout: its first attempt gets what is left.
-                var bounded = failures is not null || gateWaited || budget.Started;
-                if (!async)
+                else
                 {
-                    // A synchronous attempt returns only once it ended: the clock must run before it, in case it fails.
-                    budget.Start();
-                }
+                    if (handedOver is { } chosen)
+                    {
+                        (endpoint, kind) = (chosen.Server, chosen.Kind);
+                        handedOver = null;
+                    }
+                    else
+                    {
+                        // 2. Nothing more is tried once the open's Timeout is spent.
+                        if (budget.Exhausted)
+                            throw OpenFailures.NoServerAvailable(state, failures, _settings, timeoutSpent: true);
+                        if (Select(state, failures?.Tried, out kind) is not { } selected)
+                            throw OpenFailures.NoServerAvailable(state, failures, _settings);
+                        endpoint = selected;
+                        if (_balancingLog.IsEnabled(LogLevel.Debug))
+                            Log.ServerChosen(_balancingLog, endpoint.ToString(), endpoint.InUse - 1);
+                    }
 
-                var attemptToken = bounded ? budget.Token(cancellationToken) : cancellationToken;
-                var attemptAsync = async || attemptToken != cancellationToken;
-                var attempt = AttemptAsync(ticket, kind == SelectionKind.Probe, attemptAsync, attemptToken, cancellationToken, budget.Timer);
-                if (attempt.IsCompletedSuccessfully)
-                    return attempt.Result;
+                    // 3. A server marked down meanwhile is given up at once.
+                    var ticket = new OpenTicket(endpoint);
+                    var gateWaited = false;
+                    if (!ticket.TryEnterGate())
+                    {
+                        budget.Start();
+                        gateWaited = true;
+                        bool entered;
+                        try
+                        {
+                            entered = await WaitForGateAsync(endpoint, kind, failures ??= new OpenFailures(), budget.Remaining, async, cancellationToken)
+                                .ConfigureAwait(false);
+                        }
+                        catch
+                        {
+                            ticket.Release();
+                            throw;
+                        }
+
+                        if (!entered)
+                        {
+                            ticket.Release();
+                            continue;
+                        }
+
+                        ticket.Entered();
+                    }
+
+                    // 4. A pooled open with an idle connection completes here, without any further allocation. The first
+                    //    attempt, when nothing was waited for, is bounded by Npgsql's own Timeout; any other gets what is left
+                    //    of it (a synchronous open then runs Npgsql's asynchronous open and waits for it, the one way to bound
+                    //    it). An open that waited for the discovery has already spent part of its Timeout: its first attempt
+                    //    gets what is left.
+                    var bounded = failures is not null || gateWaited || budget.Started;
+                    if (!async)
+                    {
+                        // A synchronous attempt returns only once it ended: the clock must run before it, in case it fails.
+                        budget.Start();
+                    }
+
+                    var attemptToken = bounded ? budget.Token(cancellationToken) : cancellationToken;
+                    var attemptAsync = async || attemptToken != cancellationToken;
+                    attempt = AttemptAsync(ticket, kind == SelectionKind.Probe, attemptAsync, attemptToken, cancellationToken, budget.Timer);
+                    if (attempt.IsCompletedSuccessfully)
+                        return attempt.Result;
+                }
 
                 budget.Start();
                 try
@@ -330,29 +401,57 @@ sealed class BalancedOpener : IConnectionOpener
     /// <param name="attemptToken">Cancels the attempt: the caller's token, or one that the open's budget also cancels.</param>
     /// <param name="callerToken">The caller's own token.</param>
     /// <param name="budgetTimer">The open's budget timer, if any: an attempt it cut short says nothing about the server.</param>
-    internal async ValueTask<NpgsqlConnection> AttemptAsync(
+    internal ValueTask<NpgsqlConnection> AttemptAsync(
         OpenTicket ticket, bool isProbe, bool async, CancellationToken attemptToken, CancellationToken callerToken, CancellationTokenSource? budgetTimer)
     {
         var endpoint = ticket.Server;
         NpgsqlConnection? connection = null;
+        Task open;
         try
         {
             // A probe tries the server itself: Npgsql may still count it offline from the failure that marked it down, and
-            // would pass over it to the next host of its data source without trying it.
+            // would pass over it to the next host of its data source without trying it; DataSourceForOpen clears that record.
             if (isProbe)
-                endpoint.PoolsIfCreated?.ClearDatabaseStates();
+                endpoint.NoteNpgsqlFailure();
             connection = endpoint.DataSourceForOpen().CreateConnection();
             // Subscribed before opening: the open itself is then counted by the handler, and the count taken when choosing
             // is released right after, so a break at any moment is counted down exactly once.
             connection.StateChange += endpoint.OnStateChange;
             if (async)
             {
-                await connection.OpenAsync(attemptToken).ConfigureAwait(false);
+                open = connection.OpenAsync(attemptToken);
             }
             else
             {
                 connection.Open();
+                open = Task.CompletedTask;
             }
+        }
+        catch (Exception e)
+        {
+            open = Task.FromException(e);
+        }
+
+        if (!open.IsCompletedSuccessfully)
+            return EndAttemptAsync(ticket, isProbe, connection, open, attemptToken, callerToken, budgetTimer);
+
+        // An idle connection, or a synchronous open: no asynchronous method on the way.
+        ticket.Release();
+        // The StateChange handler noted the sign of life, and marked the server up if it was down (a probe, or a server
+        // suspected of hanging that answered after all).
+        DriverMetrics.Opened(_name, endpoint);
+        return new ValueTask<NpgsqlConnection>(connection!);
+    }
+
+    /// <summary>The rest of <see cref="AttemptAsync"/> for an open that did not succeed at once: it waits, and judges a failure.</summary>
+    async ValueTask<NpgsqlConnection> EndAttemptAsync(
+        OpenTicket ticket, bool isProbe, NpgsqlConnection? connection, Task open, CancellationToken attemptToken, CancellationToken callerToken,
+        CancellationTokenSource? budgetTimer)
+    {
+        var endpoint = ticket.Server;
+        try
+        {
+            await open.ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -384,10 +483,8 @@ sealed class BalancedOpener : IConnectionOpener
         }
 
         ticket.Release();
-        // The StateChange handler noted the sign of life, and marked the server up if it was down (a probe, or a server
-        // suspected of hanging that answered after all).
         DriverMetrics.Opened(_name, endpoint);
-        return connection;
+        return connection!;
     }
 
     public ValueTask DisposeAsync() => _topology.DisposeAsync();

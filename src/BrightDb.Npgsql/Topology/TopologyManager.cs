@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using BrightDb.Npgsql.Balancing;
 using BrightDb.Npgsql.ConnectionStrings;
 using BrightDb.Npgsql.Diagnostics;
@@ -68,17 +69,23 @@ sealed class TopologyManager
     /// The state to open a connection with. A fresh-enough snapshot is returned at once; a stale one is returned too,
     /// with a refresh started in the background. Only the first discovery (and an interval of 0) makes the caller wait.
     /// </summary>
-    internal ValueTask<ClusterState> GetStateAsync(bool async, CancellationToken cancellationToken)
-    {
-        var state = Volatile.Read(ref _state);
-        if (state is not null && _schedule.InBackground)
-        {
-            if (_schedule.IsDue)
-                StartRefresh(background: true);
-            return new ValueTask<ClusterState>(state);
-        }
+    internal ValueTask<ClusterState> GetStateAsync(bool async, CancellationToken cancellationToken) =>
+        TryGetStateNow(out var state)
+            ? new ValueTask<ClusterState>(state)
+            : Wait(StartRefresh(background: false), async, cancellationToken);
 
-        return Wait(StartRefresh(background: false), async, cancellationToken);
+    /// <summary>
+    /// The state to open a connection with, when no wait is needed (every open once the first discovery is done, unless the
+    /// refresh interval is 0); a stale snapshot starts a refresh in the background.
+    /// </summary>
+    internal bool TryGetStateNow([NotNullWhen(true)] out ClusterState? state)
+    {
+        state = Volatile.Read(ref _state);
+        if (state is null || !_schedule.InBackground)
+            return false;
+        if (_schedule.IsDue)
+            StartRefresh(background: true);
+        return true;
     }
 
     /// <summary>Refreshes soon: a server failed, and the cluster may have changed (<see cref="RefreshSchedule.RequestEarly"/>).</summary>
