@@ -215,9 +215,9 @@ sealed class BalancedOpener : IConnectionOpener
         // 1. The open's Timeout counts from here when it waits for a discovery.
         var budget = new OpenBudget(_settings, _time);
         ClusterState state;
-        if (handedOver is { } started)
+        if (handedOver is { } handed)
         {
-            state = started.State;
+            state = handed.State;
         }
         else
         {
@@ -234,30 +234,30 @@ sealed class BalancedOpener : IConnectionOpener
                 ServerEndpoint endpoint;
                 SelectionKind kind;
                 ValueTask<NpgsqlConnection> attempt;
-                if (handedOver is { Attempt: { } startedAttempt } withAttempt)
+                var startedAttempt = handedOver?.Attempt;
+                if (handedOver is { } chosen)
                 {
-                    (endpoint, kind, attempt) = (withAttempt.Server, withAttempt.Kind, startedAttempt);
+                    (endpoint, kind) = (chosen.Server, chosen.Kind);
                     handedOver = null;
                 }
                 else
                 {
-                    if (handedOver is { } chosen)
-                    {
-                        (endpoint, kind) = (chosen.Server, chosen.Kind);
-                        handedOver = null;
-                    }
-                    else
-                    {
-                        // 2. Nothing more is tried once the open's Timeout is spent.
-                        if (budget.Exhausted)
-                            throw OpenFailures.NoServerAvailable(state, failures, _settings, timeoutSpent: true);
-                        if (Select(state, failures?.Tried, out kind) is not { } selected)
-                            throw OpenFailures.NoServerAvailable(state, failures, _settings);
-                        endpoint = selected;
-                        if (_balancingLog.IsEnabled(LogLevel.Debug))
-                            Log.ServerChosen(_balancingLog, endpoint.ToString(), endpoint.InUse - 1);
-                    }
+                    // 2. Nothing more is tried once the open's Timeout is spent.
+                    if (budget.Exhausted)
+                        throw OpenFailures.NoServerAvailable(state, failures, _settings, timeoutSpent: true);
+                    if (Select(state, failures?.Tried, out kind) is not { } selected)
+                        throw OpenFailures.NoServerAvailable(state, failures, _settings);
+                    endpoint = selected;
+                    if (_balancingLog.IsEnabled(LogLevel.Debug))
+                        Log.ServerChosen(_balancingLog, endpoint.ToString(), endpoint.InUse - 1);
+                }
 
+                if (startedAttempt is { } started)
+                {
+                    attempt = started;
+                }
+                else
+                {
                     // 3. A server marked down meanwhile is given up at once.
                     var ticket = new OpenTicket(endpoint);
                     var gateWaited = false;
