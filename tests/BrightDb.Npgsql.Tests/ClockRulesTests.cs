@@ -418,9 +418,11 @@ public class ClockRulesTests
         Assert.Equal(FailureClassifier.Describe(error), server.LastFailure);
         Assert.Equal(["down 10.0.0.1:2521"], events);
 
-        // A later error outweighs a suspicion; a later slow answer does not clear an error.
-        health.Unreachable(server, Failure(suspected ? "refused" : "read timeout"));
+        // A later error outweighs a suspicion; a later slow answer does not clear an error, nor replace its reason.
+        var later = Failure(suspected ? "refused" : "read timeout");
+        health.Unreachable(server, later);
         Assert.False(server.OnlySuspected);
+        Assert.Equal(FailureClassifier.Describe(suspected ? later : error), server.LastFailure);
     }
 
     [Fact]

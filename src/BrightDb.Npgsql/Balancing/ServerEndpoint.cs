@@ -340,9 +340,11 @@ sealed class ServerEndpoint
     internal bool MarkDown(long until, string reason, bool suspicion = false)
     {
         var wasUp = Interlocked.Exchange(ref _downUntil, until) == 0;
-        // An error outweighs a suspicion; a new suspicion does not clear an error.
+        // An error outweighs a suspicion; a new suspicion does not clear an error, nor replace its reason in error messages.
+        var keepsError = suspicion && !wasUp && !OnlySuspected;
         OnlySuspected = suspicion && (wasUp || OnlySuspected);
-        LastFailure = reason;
+        if (!keepsError)
+            LastFailure = reason;
         return wasUp;
     }
 
