@@ -26,8 +26,8 @@ public class HedgeWaitTests
 
         internal Fixture(bool otherServer = true)
         {
-            Slow = Endpoint("10.0.0.1");
-            Other = Endpoint("10.0.0.2");
+            Slow = Endpoint("10.0.0.1", time: Time);
+            Other = Endpoint("10.0.0.2", time: Time);
             ServerEndpoint[] servers = otherServer ? [Slow, Other] : [Slow];
             var settings = Settings($"Host=10.0.0.1;Hedged Open Delay={Delay.TotalMilliseconds}");
             var topology = new ClusterTopology([.. servers.Select(s => s.Info!)], Time.GetUtcNow(), fromYbServers: true);
@@ -58,6 +58,77 @@ public class HedgeWaitTests
         Assert.False(wait.IsCompleted);
         await AdvanceAsync(f.Time, TimeSpan.FromMilliseconds(1));
         Assert.True(await wait.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Theory]
+    [InlineData(249, true)]
+    [InlineData(250, false)]
+    [InlineData(2000, false)]
+    public async Task A_silent_server_is_judged_hung_only_while_another_server_opens_connections_within_half_the_hedge_delay(
+        int otherOpenMs, bool hung)
+    {
+        // Where every server is slow to open (an overloaded cluster or client), a hedge answers no sooner and adds load.
+        var f = new Fixture();
+        var started = f.Other.TimingStart();
+        f.Time.Advance(TimeSpan.FromMilliseconds(otherOpenMs));
+        f.Other.NoteWaitedOpen(started);
+
+        var wait = f.LooksHung(new TaskCompletionSource<NpgsqlConnection>().Task, 4 * Delay).AsTask();
+        for (var i = 0; i < 3; i++)
+        {
+            await AdvanceAsync(f.Time, Delay);
+            if (hung)
+                break;
+            Assert.False(wait.IsCompleted, $"round {i + 1}");
+        }
+
+        if (!hung)
+            await AdvanceAsync(f.Time, Delay);
+        Assert.Equal(hung, await wait.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public async Task A_slow_open_measured_five_hedge_delays_ago_no_longer_holds_back_a_hedge()
+    {
+        var f = new Fixture();
+        var started = f.Other.TimingStart();
+        f.Time.Advance(TimeSpan.FromSeconds(2));
+        f.Other.NoteWaitedOpen(started);
+        f.Time.Advance(5 * Delay - Delay);
+
+        // One hedge delay later, the measurement is five hedge delays old.
+        var wait = f.LooksHung(new TaskCompletionSource<NpgsqlConnection>().Task, TimeSpan.FromSeconds(15)).AsTask();
+        await AdvanceAsync(f.Time, Delay);
+        Assert.True(await wait.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public void A_servers_open_time_follows_its_newest_opens()
+    {
+        var time = new FakeTimeProvider();
+        var server = Endpoint("10.0.0.1", time: time);
+        var threshold = TimeSpan.FromMilliseconds(250);
+        var memory = TimeSpan.FromSeconds(10);
+        Assert.False(server.OpensSlowerThan(threshold, memory));
+
+        void Open(int ms)
+        {
+            var started = server.TimingStart();
+            time.Advance(TimeSpan.FromMilliseconds(ms));
+            server.NoteWaitedOpen(started);
+        }
+
+        Open(2000);
+        Assert.True(server.OpensSlowerThan(threshold, memory));
+        // Each open weighs a quarter: 2000 ms, then 10 ms opens: 1502.5, 1129.4, 849.5, 639.7, 482.3, 364.2, 275.7, 209.2.
+        for (var i = 0; i < 7; i++)
+        {
+            Open(10);
+            Assert.True(server.OpensSlowerThan(threshold, memory), $"after {i + 1} quick opens");
+        }
+
+        Open(10);
+        Assert.False(server.OpensSlowerThan(threshold, memory));
     }
 
     [Fact]

@@ -13,9 +13,10 @@ static class TestSupport
     internal static string ExpandKeys(string keys) => string.Join(',', keys.Split(',').Select(k =>
         k.StartsWith("2", StringComparison.Ordinal) ? "aws.us-west.us-west-" + k : k));
 
-    internal static ServerEndpoint Endpoint(string host, ServerNodeType type = ServerNodeType.Primary, string? placement = null, int port = 2521)
+    internal static ServerEndpoint Endpoint(
+        string host, ServerNodeType type = ServerNodeType.Primary, string? placement = null, int port = 2521, TimeProvider? time = null)
     {
-        var e = new ServerEndpoint(new HostAndPort(host, port), _ => throw new InvalidOperationException("no data source in unit tests"));
+        var e = new ServerEndpoint(new HostAndPort(host, port), _ => throw new InvalidOperationException("no data source in unit tests"), time: time);
         string? cloud = null, region = null, zone = null;
         if (placement is not null)
         {

@@ -433,7 +433,10 @@ sealed class BalancedOpener : IConnectionOpener
         }
 
         if (!open.IsCompletedSuccessfully)
-            return EndAttemptAsync(ticket, isProbe, connection, open, attemptToken, callerToken, budgetTimer);
+        {
+            // Npgsql's open returns at its first wait (connecting, in effect): the time from here is the server's answer.
+            return EndAttemptAsync(ticket, isProbe, connection, open, endpoint.TimingStart(), attemptToken, callerToken, budgetTimer);
+        }
 
         // An idle connection, or a synchronous open: no asynchronous method on the way.
         ticket.Release();
@@ -445,8 +448,8 @@ sealed class BalancedOpener : IConnectionOpener
 
     /// <summary>The rest of <see cref="AttemptAsync"/> for an open that did not succeed at once: it waits, and judges a failure.</summary>
     async ValueTask<NpgsqlConnection> EndAttemptAsync(
-        OpenTicket ticket, bool isProbe, NpgsqlConnection? connection, Task open, CancellationToken attemptToken, CancellationToken callerToken,
-        CancellationTokenSource? budgetTimer)
+        OpenTicket ticket, bool isProbe, NpgsqlConnection? connection, Task open, long startedAt, CancellationToken attemptToken,
+        CancellationToken callerToken, CancellationTokenSource? budgetTimer)
     {
         var endpoint = ticket.Server;
         try
@@ -483,6 +486,9 @@ sealed class BalancedOpener : IConnectionOpener
         }
 
         ticket.Release();
+        // How long this server takes to answer lately decides whether it is worth a hedge (HedgedOpen). Timed on the server
+        // the open chose: Npgsql may have reached one of its next hosts instead, after passing it over.
+        endpoint.NoteWaitedOpen(startedAt);
         DriverMetrics.Opened(_name, endpoint);
         return connection!;
     }

@@ -50,16 +50,17 @@ sealed class HedgedOpen(BalancedOpener opener, BrightDbSettings settings, TimePr
                 return false;
 
             // Another server can take the hedge if it answered lately (sequential opens leave it idle while this one waits,
-            // so answers from just before this open count) or has no open in progress (untested, not slow). One with opens
-            // in progress and no answer is as slow as this one.
+            // so answers from just before this open count) or has no open in progress (untested, not slow), and opens new
+            // connections quickly. One with opens in progress and no answer is as slow as this one.
             var sinceBeforeStart = delay + time.GetElapsedTime(started);
             var round = new HungServerPolicy.Round(
                 delay,
                 time.GetElapsedTime(roundStarted),
                 ServerAnsweredWithinDelay: server.AnsweredWithin(delay),
                 ServerOverCapacity: settings.Pooling && server.InUse > settings.MaxPoolSize,
-                AnotherServerAlive: state.Servers.Any(s => s != server && !s.Removed && s.DownUntil == 0
-                                                           && (s.AnsweredWithin(sinceBeforeStart) || s.Gate.Active == 0)));
+                AnotherServerReady: state.Servers.Any(s => s != server && !s.Removed && s.DownUntil == 0
+                                                           && (s.AnsweredWithin(sinceBeforeStart) || s.Gate.Active == 0)
+                                                           && OpensQuickly(s)));
             if (HungServerPolicy.Judge(round) == HungServerPolicy.Verdict.Hung)
                 return true;
         }
@@ -221,7 +222,8 @@ sealed class HedgedOpen(BalancedOpener opener, BrightDbSettings settings, TimePr
 
     /// <summary>
     /// Starts another attempt alongside, on a server that is up, never the probe of one marked down (two hung zones would
-    /// otherwise cost a Timeout), and only where there is room at once: queueing behind a busy server would not hedge.
+    /// otherwise cost a Timeout), only on one that opens quickly (<see cref="OpensQuickly"/>), and only where there is room
+    /// at once: queueing behind a busy or slow server would not hedge.
     /// False when no server could take it.
     /// </summary>
     bool TryHedge(
@@ -231,7 +233,7 @@ sealed class HedgedOpen(BalancedOpener opener, BrightDbSettings settings, TimePr
         if (opener.Select(state, failures.Tried, out var kind, allowProbe: false) is not { } next)
             return false;
         var ticket = new OpenTicket(next);
-        if (!ticket.TryEnterGate())
+        if (!OpensQuickly(next) || !ticket.TryEnterGate())
         {
             ticket.Release();
             return false;
@@ -241,6 +243,13 @@ sealed class HedgedOpen(BalancedOpener opener, BrightDbSettings settings, TimePr
         pending.Add((next, opener.AttemptAsync(ticket, kind == SelectionKind.Probe, async: true, attemptToken, cancellationToken, budget.Timer).AsTask()));
         return true;
     }
+
+    /// <summary>
+    /// Whether <paramref name="server"/>'s new connections lately took less than <see cref="HungServerPolicy.SlowOpen"/>, or
+    /// were not measured lately: only such a server is worth a hedge.
+    /// </summary>
+    bool OpensQuickly(ServerEndpoint server) =>
+        !server.OpensSlowerThan(HungServerPolicy.SlowOpen(settings.HedgedOpenDelay), HungServerPolicy.OpenTimeMemory(settings.HedgedOpenDelay));
 
     /// <summary>An attempt that lost a race: its connection, if it opens after all, is closed (which counts it down).</summary>
     static void CloseWhenOpened(Task<NpgsqlConnection> attempt) =>
