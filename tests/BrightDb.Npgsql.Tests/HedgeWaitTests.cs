@@ -60,18 +60,27 @@ public class HedgeWaitTests
         Assert.True(await wait.WaitAsync(TimeSpan.FromSeconds(10)));
     }
 
+    /// <summary>Records <paramref name="count"/> opens on <paramref name="server"/> that each took <paramref name="ms"/>.</summary>
+    static void Opens(FakeTimeProvider time, ServerEndpoint server, int ms, int count = 1)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            var started = server.TimingStart();
+            time.Advance(TimeSpan.FromMilliseconds(ms));
+            server.NoteWaitedOpen(started);
+        }
+    }
+
     [Theory]
-    [InlineData(249, true)]
-    [InlineData(250, false)]
+    [InlineData(240, true)]
+    [InlineData(300, false)]
     [InlineData(2000, false)]
     public async Task A_silent_server_is_judged_hung_only_while_another_server_opens_connections_within_half_the_hedge_delay(
         int otherOpenMs, bool hung)
     {
         // Where every server is slow to open (an overloaded cluster or client), a hedge answers no sooner and adds load.
         var f = new Fixture();
-        var started = f.Other.TimingStart();
-        f.Time.Advance(TimeSpan.FromMilliseconds(otherOpenMs));
-        f.Other.NoteWaitedOpen(started);
+        Opens(f.Time, f.Other, otherOpenMs, count: 20);
 
         var wait = f.LooksHung(new TaskCompletionSource<NpgsqlConnection>().Task, 4 * Delay).AsTask();
         for (var i = 0; i < 3; i++)
@@ -91,9 +100,7 @@ public class HedgeWaitTests
     public async Task A_slow_open_measured_five_hedge_delays_ago_no_longer_holds_back_a_hedge()
     {
         var f = new Fixture();
-        var started = f.Other.TimingStart();
-        f.Time.Advance(TimeSpan.FromSeconds(2));
-        f.Other.NoteWaitedOpen(started);
+        Opens(f.Time, f.Other, 2000, count: 4);
         f.Time.Advance(5 * Delay - Delay);
 
         // One hedge delay later, the measurement is five hedge delays old.
@@ -103,31 +110,36 @@ public class HedgeWaitTests
     }
 
     [Fact]
-    public void A_servers_open_time_follows_its_newest_opens()
+    public void A_servers_open_time_is_an_average_of_its_last_few_opens_presumed_quick_at_first()
     {
         var time = new FakeTimeProvider();
-        var server = Endpoint("10.0.0.1", time: time);
         var threshold = TimeSpan.FromMilliseconds(250);
         var memory = TimeSpan.FromSeconds(10);
+
+        // One slowish open (a process's first, say) does not make a server slow: 400 ms weighs a quarter against nothing.
+        var server = Endpoint("10.0.0.1", time: time);
         Assert.False(server.OpensSlowerThan(threshold, memory));
-
-        void Open(int ms)
-        {
-            var started = server.TimingStart();
-            time.Advance(TimeSpan.FromMilliseconds(ms));
-            server.NoteWaitedOpen(started);
-        }
-
-        Open(2000);
+        Opens(time, server, 400);
+        Assert.False(server.OpensSlowerThan(threshold, memory));
+        // Three more do: 175, then 231.3, then 273.4 ms.
+        Opens(time, server, 400, count: 2);
+        Assert.False(server.OpensSlowerThan(threshold, memory));
+        Opens(time, server, 400);
         Assert.True(server.OpensSlowerThan(threshold, memory));
-        // Each open weighs a quarter: 2000 ms, then 10 ms opens: 1502.5, 1129.4, 849.5, 639.7, 482.3, 364.2, 275.7, 209.2.
-        for (var i = 0; i < 7; i++)
-        {
-            Open(10);
-            Assert.True(server.OpensSlowerThan(threshold, memory), $"after {i + 1} quick opens");
-        }
 
-        Open(10);
+        // A very slow open weighs a quarter too; quick ones bring the average down a quarter of the way each.
+        server = Endpoint("10.0.0.2", time: time);
+        Opens(time, server, 2000);
+        Assert.True(server.OpensSlowerThan(threshold, memory));
+        Opens(time, server, 10, count: 2);
+        Assert.True(server.OpensSlowerThan(threshold, memory), "500 ms, then 377.5 and 285.6 ms");
+        Opens(time, server, 10);
+        Assert.False(server.OpensSlowerThan(threshold, memory), "216.7 ms");
+
+        // Measurements older than the memory say nothing.
+        Opens(time, server, 2000, count: 2);
+        Assert.True(server.OpensSlowerThan(threshold, memory));
+        time.Advance(memory);
         Assert.False(server.OpensSlowerThan(threshold, memory));
     }
 

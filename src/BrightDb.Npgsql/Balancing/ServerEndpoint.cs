@@ -319,39 +319,41 @@ sealed class ServerEndpoint
         LastAnswer is var last && last != 0 && _clock.Now() - last < _clock.Units(window);
 
     /// <summary>
-    /// How long the driver's opens that had to wait for this server took lately, on <see cref="CoarseClock"/>: a moving
-    /// average weighting the newest a quarter; 0 before the first.
+    /// How long the driver's opens that had to wait for this server took lately (until they succeeded or timed out), on
+    /// <see cref="CoarseClock"/>: a moving average weighting the newest a quarter, starting from 0, so that a server is
+    /// presumed quick until a few opens say otherwise (the first open of a process, slow on the client's side, does not
+    /// make a server slow).
     /// </summary>
     long _waitedOpenTime;
 
-    /// <summary>When <see cref="_waitedOpenTime"/> was last updated, on <see cref="CoarseClock"/>.</summary>
+    /// <summary>When <see cref="_waitedOpenTime"/> was last updated, on <see cref="CoarseClock"/>; 0 for never.</summary>
     long _waitedOpenAt;
 
     /// <summary>Now on this server's clock: where an open that has to wait starts timing itself (<see cref="NoteWaitedOpen"/>).</summary>
     internal long TimingStart() => _clock.Now();
 
     /// <summary>
-    /// Records how long an open that had to wait (a new physical connection, in effect) took to succeed here, from
-    /// <paramref name="startedAt"/> (<see cref="TimingStart"/>). Written without a lock: two opens ending at the same moment
-    /// may lose one measurement, which an average of the last few can spare. Never on the path of an idle connection.
+    /// Records how long an open that had to wait (a new physical connection, in effect) took to succeed, or to time out,
+    /// here, from <paramref name="startedAt"/> (<see cref="TimingStart"/>). Written without a lock: two opens ending at the
+    /// same moment may lose one measurement, which an average of the last few can spare. Never on the path of an idle
+    /// connection.
     /// </summary>
     internal void NoteWaitedOpen(long startedAt)
     {
         var now = _clock.Now();
-        var took = Math.Max(1, now - startedAt);
         var average = Volatile.Read(ref _waitedOpenTime);
-        Volatile.Write(ref _waitedOpenTime, average == 0 ? took : Math.Max(1, average + (took - average) / 4));
-        Volatile.Write(ref _waitedOpenAt, now);
+        Volatile.Write(ref _waitedOpenTime, average + (Math.Max(0, now - startedAt) - average) / 4);
+        Volatile.Write(ref _waitedOpenAt, Math.Max(1, now));
     }
 
     /// <summary>
-    /// Whether new connections here lately took <paramref name="threshold"/> or longer, by measurements of the last
-    /// <paramref name="memory"/> (older ones say nothing of now). False while nothing was measured.
+    /// Whether new connections here lately took <paramref name="threshold"/> or longer, on average, by measurements of the
+    /// last <paramref name="memory"/> (older ones say nothing of now). False while nothing was measured.
     /// </summary>
     internal bool OpensSlowerThan(TimeSpan threshold, TimeSpan memory) =>
-        Volatile.Read(ref _waitedOpenTime) is var average && average != 0
-        && _clock.Now() - Volatile.Read(ref _waitedOpenAt) < _clock.Units(memory)
-        && average >= _clock.Units(threshold);
+        Volatile.Read(ref _waitedOpenAt) is var at && at != 0
+        && _clock.Now() - at < _clock.Units(memory)
+        && Volatile.Read(ref _waitedOpenTime) >= _clock.Units(threshold);
 
     /// <summary>Usable now: up, or down with its delay over (then one open may probe it).</summary>
     internal bool IsSelectable(long now) => !Removed && (DownUntil is var d && (d == 0 || d <= now));

@@ -474,6 +474,9 @@ sealed class BalancedOpener : IConnectionOpener
 
             if (FailureClassifier.IsServerUnavailable(e, callerToken))
             {
+                // An attempt that timed out took at least this long: as telling of the server's speed as an open that succeeded.
+                if (FailureClassifier.IsSlowAnswer(e))
+                    endpoint.NoteWaitedOpen(startedAt);
                 _health.Unreachable(endpoint, e);
             }
             else if (isProbe)

@@ -18,8 +18,9 @@ static class HungServerPolicy
     internal static readonly TimeSpan StarvationAllowance = TimeSpan.FromMilliseconds(50);
 
     /// <summary>
-    /// A server whose new connections lately took this long or longer takes no hedge: half the hedge delay. An attempt
-    /// there would answer little sooner than the one already waited for.
+    /// A server whose new connections lately took this long or longer, on average, takes no hedge: half the hedge delay. An
+    /// attempt there would answer little sooner than the one already waited for, and where servers are this slow the
+    /// cluster or the client is overloaded, and every attempt adds to it.
     /// </summary>
     internal static TimeSpan SlowOpen(TimeSpan delay) => delay / 2;
 
