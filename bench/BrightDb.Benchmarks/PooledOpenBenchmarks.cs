@@ -22,12 +22,14 @@ public class PooledOpenBenchmarks
     BrightDbDataSource _brightDb = null!;
     BrightDbDataSource _brightDbOneNode = null!;
     BrightDbDataSource _brightDbCheckEveryOpen = null!;
+    BrightDbDataSource _brightDbShared = null!;
     Func<ValueTask<NpgsqlConnection>> _openPlain = null!;
     Func<ValueTask<NpgsqlConnection>> _openMultiHost = null!;
     Func<ValueTask<NpgsqlConnection>> _openBrightDb = null!;
     Func<ValueTask<NpgsqlConnection>> _openBrightDbOneNode = null!;
     Func<ValueTask<NpgsqlConnection>> _openBrightDbCreateThenOpen = null!;
     Func<ValueTask<NpgsqlConnection>> _openBrightDbCheckEveryOpen = null!;
+    Func<ValueTask<NpgsqlConnection>> _openBrightDbShared = null!;
 
     [Params(1, 64)]
     public int Concurrency { get; set; }
@@ -46,6 +48,9 @@ public class PooledOpenBenchmarks
         _brightDbOneNode = BrightDbDataSource.Create(Clusters.BrightDb(_cluster, "bench-brightdb-one",
             "Topology Keys=aws.us-west.us-west-2a;Fallback To Topology Keys Only=true"));
         _brightDbCheckEveryOpen = BrightDbDataSource.Create(Clusters.BrightDb(_cluster, "bench-brightdb-check", "Host Recheck Seconds=0"));
+        // A data source that also created a connection for others (as EF Core does): its opens share the multi-host pools.
+        _brightDbShared = BrightDbDataSource.Create(Clusters.BrightDb(_cluster, "bench-brightdb-shared"));
+        _brightDbShared.CreateConnection().Dispose();
         if (_multiHost is not NpgsqlMultiHostDataSource)
             throw new InvalidOperationException("expected Npgsql's multi-host data source");
         _openPlain = () => _plain.OpenConnectionAsync();
@@ -54,6 +59,7 @@ public class PooledOpenBenchmarks
         _openBrightDbOneNode = () => _brightDbOneNode.OpenConnectionAsync();
         _openBrightDbCreateThenOpen = CreateThenOpenAsync;
         _openBrightDbCheckEveryOpen = () => _brightDbCheckEveryOpen.OpenConnectionAsync();
+        _openBrightDbShared = () => _brightDbShared.OpenConnectionAsync();
     }
 
     [GlobalCleanup]
@@ -65,6 +71,7 @@ public class PooledOpenBenchmarks
         _brightDb.Dispose();
         _brightDbOneNode.Dispose();
         _brightDbCheckEveryOpen.Dispose();
+        _brightDbShared.Dispose();
         _multiHost.Dispose();
         _plain.Dispose();
         _cluster.DisposeAsync().AsTask().GetAwaiter().GetResult();
@@ -95,6 +102,13 @@ public class PooledOpenBenchmarks
     /// </summary>
     [Benchmark(OperationsPerInvoke = OpsPerInvoke)]
     public Task BrightDbCreateThenOpen() => RunAsync(_openBrightDbCreateThenOpen);
+
+    /// <summary>
+    /// This driver's <c>OpenConnectionAsync()</c> on a data source that also created a connection for others to open (EF
+    /// Core, Dapper, DI): every open then uses each server's multi-host pool instead of its direct pool.
+    /// </summary>
+    [Benchmark(OperationsPerInvoke = OpsPerInvoke)]
+    public Task BrightDbBalancedShared() => RunAsync(_openBrightDbShared);
 
     /// <summary>
     /// This driver balanced with <c>Host Recheck Seconds=0</c>: Npgsql checks every idle connection before handing it out

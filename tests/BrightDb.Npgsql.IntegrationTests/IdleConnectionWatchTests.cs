@@ -1,4 +1,5 @@
 using BrightDb.Npgsql.IntegrationTests.Support;
+using Npgsql;
 using Cluster = BrightDb.LocalCluster.LocalCluster;
 
 namespace BrightDb.Npgsql.IntegrationTests;
@@ -128,5 +129,60 @@ public sealed class IdleConnectionWatchTests(ThreeZonesClusterFixture fixture) :
         Assert.Contains(used, n => n > 0);
         var expected = string.Join('/', used.Select(n => n > 0 ? "1" : "0"));
         Assert.Equal(expected, await EveryPath.ServersEventuallyAsync(Cluster, App + ControlSuffix, expected));
+    }
+
+    /// <summary>
+    /// The watch does not notice a server that ends some of the application's idle connections and keeps the watch's (an
+    /// administrator's <c>pg_terminate_backend</c>, an idle-session timeout). As Npgsql would, the driver checks the idle
+    /// connection it hands out once <c>Host Recheck Seconds</c> (1 s by default) passed since the last check: after that, no
+    /// dead idle connection reaches the application, whether it opens through the driver or opens a connection it created.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Idle_connections_ended_behind_the_watch_are_not_handed_out_once_Host_Recheck_Seconds_passed(bool createThenOpen)
+    {
+        var app = $"watch-ended-behind-{(createThenOpen ? "create" : "open")}";
+        await using var ds = Counts.Create(EveryPath.ConnectionString(Cluster, app, pooling: true));
+        await using (var first = new ConnectionSet())
+            await EveryPath.OpenEachAsync(() => Open(ds, createThenOpen), 12, first);
+        Assert.Equal("4/4/4", await EveryPath.ServersEventuallyAsync(Cluster, app, "4/4/4"));
+        Assert.Equal("1/1/1", await EveryPath.ServersEventuallyAsync(Cluster, app + ControlSuffix, "1/1/1"));
+
+        // Node 2 ends the application's four idle connections and keeps the watch's.
+        Assert.Equal(4, await TerminateAsync(Cluster.Nodes[1].Index, app));
+        Assert.Equal("4/0/4", await EveryPath.ServersEventuallyAsync(Cluster, app, "4/0/4"));
+        Assert.Equal("1/1/1", await EveryPath.ServersAsync(Cluster, app + ControlSuffix));
+        await Task.Delay(TimeSpan.FromSeconds(BrightDb.Npgsql.ConnectionStrings.BrightDbSettings.BalancedHostRecheckSeconds) + TimeSpan.FromMilliseconds(200));
+
+        await using var held = new ConnectionSet();
+        var failures = await EveryPath.OpenEachAsync(() => Open(ds, createThenOpen), 12, held);
+        var (map, servers) = await EveryPath.MapAndServersEventuallyAsync(ds, Cluster, app);
+        var verdict = new Verdict();
+        verdict.NoFailures(failures, 12);
+        verdict.Equal(servers, map, "driver map against the servers' counts");
+        verdict.Assert(ds);
+    }
+
+    static async Task<NpgsqlConnection> Open(BrightDbDataSource ds, bool createThenOpen)
+    {
+        if (!createThenOpen)
+            return await ds.OpenConnectionAsync();
+        var connection = ds.CreateConnection();
+        await connection.OpenAsync();
+        return connection;
+    }
+
+    /// <summary>Ends the backends of <paramref name="app"/> (exactly that name) on a node; returns how many.</summary>
+    async Task<int> TerminateAsync(int node, string app)
+    {
+        await using var connection = new NpgsqlConnection(
+            new NpgsqlConnectionStringBuilder(Cluster.AdminConnectionString(node)) { Pooling = false, ApplicationName = "bm-dev-ctl" }.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "SELECT count(*) FILTER (WHERE pg_catalog.pg_terminate_backend(pid)) FROM pg_catalog.pg_stat_activity WHERE application_name = @app",
+            connection);
+        command.Parameters.AddWithValue("app", app);
+        return (int)(long)(await command.ExecuteScalarAsync())!;
     }
 }

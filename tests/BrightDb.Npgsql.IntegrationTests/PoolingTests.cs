@@ -75,6 +75,73 @@ public sealed class PoolingTests(SeedClusterFixture fixture) : IClassFixture<See
         Assert.Equal("0/0/0", await Counts.ServerEventuallyAsync(_cluster, app, "0/0/0"));
     }
 
+    /// <summary>
+    /// Connections opened through the driver and connections the application creates and opens itself (EF Core, Dapper,
+    /// DI) share one pool per server: once the data source created a connection for others, its idle connections from
+    /// earlier opens are closed, and opens through the driver reuse the connections the others returned. A server never
+    /// holds two pools' worth of this data source's connections.
+    /// </summary>
+    [Fact]
+    public async Task Pooled_opens_through_the_driver_and_created_connections_share_one_pool_per_server()
+    {
+        var app = "pool-shared";
+        await using var ds = Counts.Create(ConnectionString(app, "Pooling=true"));
+        await using (var connections = new ConnectionSet())
+        {
+            for (var i = 0; i < 6; i++)
+                connections.Add(await ds.OpenConnectionAsync());
+        }
+
+        Counts.AssertMap("2/2/2", ds, _cluster);
+        Assert.Equal("2/2/2", await Counts.ServerEventuallyAsync(_cluster, app, "2/2/2"));
+
+        // The first connection created for others: the six idle ones are closed, and it opens a connection of its own.
+        (string?, int) firstCreated;
+        await using (var connection = ds.CreateConnection())
+        {
+            await connection.OpenAsync();
+            await EveryPath.SelectOneAsync(connection);
+            firstCreated = (connection.Host, connection.ProcessID);
+        }
+
+        var (map, servers) = await EveryPath.MapAndServersEventuallyAsync(ds, _cluster, app);
+        Assert.Equal(servers, map);
+        Assert.Equal(1, servers.Split('/').Sum(int.Parse));
+
+        // Six more created and opened, held together: 2/2/2, one of them the connection returned above.
+        HashSet<(string?, int)> created;
+        await using (var connections = new ConnectionSet())
+        {
+            for (var i = 0; i < 6; i++)
+            {
+                var connection = ds.CreateConnection();
+                connections.Add(connection);
+                await connection.OpenAsync();
+            }
+
+            created = [.. connections.Select(c => (c.Host, c.ProcessID))];
+        }
+
+        Assert.Contains(firstCreated, created);
+
+        Counts.AssertMap("2/2/2", ds, _cluster);
+        Assert.Equal("2/2/2", await Counts.ServerEventuallyAsync(_cluster, app, "2/2/2"));
+
+        // Opens through the driver now take the same six idle connections: nothing more is opened on the servers.
+        await using (var connections = new ConnectionSet())
+        {
+            for (var i = 0; i < 6; i++)
+            {
+                connections.Add(await ds.OpenConnectionAsync());
+                await EveryPath.SelectOneAsync(connections[^1]);
+            }
+
+            Assert.Equal(created, connections.Select(c => (c.Host, c.ProcessID)).ToHashSet());
+            Counts.AssertMap("2/2/2", ds, _cluster);
+            Assert.Equal("2/2/2", await Counts.ServerAsync(_cluster, app));
+        }
+    }
+
     [Fact]
     public async Task Pooled_disposing_the_data_source_closes_connections_still_in_use_when_returned()
     {

@@ -20,6 +20,12 @@ namespace BrightDb.Npgsql.Balancing;
 /// one <c>Open</c>: a server that refuses, or whose idle connection fails Npgsql's check, is passed over for the next.
 /// </para>
 /// <para>
+/// The driver's own opens (<c>OpenConnectionAsync</c>), which fail over by themselves, use the server's <em>direct</em>
+/// pool instead while no connection or command was created from the data source for others to open: a single-host Npgsql
+/// data source, whose open hands out an idle connection without the multi-host data source's search of its hosts
+/// (<see cref="DirectForOpen"/>). Both kinds of pool have the same name, so the host map and Npgsql's metrics add them up.
+/// </para>
+/// <para>
 /// Counting: a connection is counted on the server it <em>reached</em> (<see cref="NpgsqlConnection.Host"/> after the
 /// open), by the <c>StateChange</c> handler, once on open and once on close or break. One that
 /// reached another server than the one it was created for is a <em>stray</em>: it is counted there, remembered until it
@@ -35,11 +41,23 @@ sealed class ServerEndpoint
     readonly Lock _dataSourceLock = new();
     readonly IStrayConnections? _strays;
     readonly Func<ServerEndpoint, NpgsqlDataSource>? _controlFactory;
+    readonly Func<ServerEndpoint, NpgsqlDataSource>? _directFactory;
+    /// <summary>How long a passed check of an idle connection of the direct pool vouches for the others, on <see cref="_clock"/>.</summary>
+    readonly long _directCheckUnits;
     /// <summary>The clock of the signs of life, read on every open.</summary>
     readonly CoarseClock _clock;
     NpgsqlMultiHostDataSource? _pools;
     NpgsqlDataSource? _connections;
     NpgsqlDataSource? _control;
+    NpgsqlDataSource? _direct;
+    /// <summary>Direct pools replaced (<see cref="RenewPools"/>) or given up (<see cref="RetireDirect"/>): cleared, kept until the data source is disposed.</summary>
+    NpgsqlDataSource[] _retiredDirect = [];
+
+    /// <summary>
+    /// When a connection of the direct pool last passed <see cref="Pooling.IdleConnectionCheck"/>, on <see cref="_clock"/>;
+    /// 0 when the next one handed out must be checked (never checked, or a connection broke or an open failed since).
+    /// </summary>
+    long _directCheckedAt;
     /// <summary>Pools replaced by <see cref="RenewPools"/>: cleared, kept until the data source is disposed (connections created from them may still open).</summary>
     NpgsqlMultiHostDataSource[] _retired = [];
 
@@ -67,12 +85,17 @@ sealed class ServerEndpoint
     /// <param name="strays">Resolves and reports connections that reached another server; <see langword="null"/> in unit tests.</param>
     /// <param name="controlFactory">Makes the unpooled data source of the driver's own queries (<c>yb_servers()</c>) on this server.</param>
     /// <param name="time">The clock of the signs of life; the system clock when <see langword="null"/>.</param>
+    /// <param name="directFactory">Makes the server's direct pool (this server only), for the driver's own opens.</param>
+    /// <param name="directCheckInterval">How long a passed check of a direct pool's idle connection vouches for the others (<c>Host Recheck Seconds</c>).</param>
     internal ServerEndpoint(
         HostAndPort address, Func<ServerEndpoint, NpgsqlMultiHostDataSource> dataSourceFactory, int connectLimit = ConnectGate.DefaultLimit,
-        IStrayConnections? strays = null, Func<ServerEndpoint, NpgsqlDataSource>? controlFactory = null, TimeProvider? time = null)
+        IStrayConnections? strays = null, Func<ServerEndpoint, NpgsqlDataSource>? controlFactory = null, TimeProvider? time = null,
+        Func<ServerEndpoint, NpgsqlDataSource>? directFactory = null, TimeSpan directCheckInterval = default)
     {
         _clock = new CoarseClock(time ?? TimeProvider.System);
         _controlFactory = controlFactory;
+        _directFactory = directFactory;
+        _directCheckUnits = _clock.Units(directCheckInterval);
         Address = address;
         Gate = new ConnectGate(connectLimit);
         HostMapKey = address.Host;
@@ -137,8 +160,70 @@ sealed class ServerEndpoint
     /// </summary>
     int _npgsqlMayMarkOffline;
 
-    /// <summary>Records that Npgsql may have marked a host of this server's data source offline (<see cref="_npgsqlMayMarkOffline"/>).</summary>
-    internal void NoteNpgsqlFailure() => Volatile.Write(ref _npgsqlMayMarkOffline, 1);
+    /// <summary>
+    /// Records that Npgsql may have marked a host of this server's data source offline (<see cref="_npgsqlMayMarkOffline"/>),
+    /// and that the direct pool's next connection handed out is to be checked: an open here failed or passed over a host.
+    /// </summary>
+    internal void NoteNpgsqlFailure()
+    {
+        Volatile.Write(ref _npgsqlMayMarkOffline, 1);
+        Volatile.Write(ref _directCheckedAt, 0);
+    }
+
+    /// <summary>
+    /// The server's direct pool (created on first use), for an open through the driver, and whether the connection it hands
+    /// out is to be checked first (<paramref name="check"/>; <see cref="Pooling.IdleConnectionCheck"/>). The rule is Npgsql's
+    /// for its multi-host data source (<see cref="DataSourceForOpen"/>), applied by the driver: a connection is checked while
+    /// the server's <see cref="Watch"/> is not connected, after a connection broke or an open failed here, and otherwise once
+    /// per <c>Host Recheck Seconds</c>; in between, the watch closes the idle connections of a server that ends them. A clock
+    /// read and two volatile reads per open. <see langword="null"/> once the direct pool was given up (<see cref="RetireDirect"/>).
+    /// </summary>
+    internal NpgsqlDataSource? DirectForOpen(out bool check)
+    {
+        check = IdleConnectionCheck.IsDue(Watch is { Watching: true }, _clock.Now(), Volatile.Read(ref _directCheckedAt), _directCheckUnits);
+        return Volatile.Read(ref _direct) ?? CreateDirect();
+    }
+
+    /// <summary>A connection of the direct pool passed its check: the others are trusted for <c>Host Recheck Seconds</c>.</summary>
+    internal void NoteDirectChecked() => Volatile.Write(ref _directCheckedAt, Math.Max(1, _clock.Now()));
+
+    /// <summary>The server's direct pool if it exists, without creating it.</summary>
+    internal NpgsqlDataSource? DirectIfCreated => Volatile.Read(ref _direct);
+
+    /// <summary>Whether any pool of this server was created (the host map reads their connections).</summary>
+    internal bool HasPools => PoolsIfCreated is not null || DirectIfCreated is not null || Volatile.Read(ref _retiredDirect).Length > 0;
+
+    NpgsqlDataSource? CreateDirect()
+    {
+        lock (_dataSourceLock)
+        {
+            return _directGivenUp ? null : _direct ??= (_directFactory ?? throw new InvalidOperationException("No direct pool.")).Invoke(this);
+        }
+    }
+
+    /// <summary>Set by <see cref="RetireDirect"/>, under <see cref="_dataSourceLock"/>: no direct pool is made again.</summary>
+    bool _directGivenUp;
+
+    /// <summary>
+    /// Gives up the direct pool, once connections of this data source are also created for others to open: the server's
+    /// connections then live in one pool again, its multi-host one, and <c>Max Pool Size</c> bounds them as one. Idle
+    /// connections of the direct pool are closed now, those in use when returned. Not on the open path.
+    /// </summary>
+    internal void RetireDirect()
+    {
+        NpgsqlDataSource? old;
+        lock (_dataSourceLock)
+        {
+            _directGivenUp = true;
+            old = _direct;
+            if (old is null)
+                return;
+            _direct = null;
+            _retiredDirect = [.. _retiredDirect, old];
+        }
+
+        old.Clear();
+    }
 
     /// <summary>The driver's own connections to this server (unpooled, this server only), created on first use.</summary>
     internal NpgsqlDataSource ControlDataSource
@@ -173,19 +258,31 @@ sealed class ServerEndpoint
     internal void RenewPools()
     {
         NpgsqlMultiHostDataSource? old;
+        NpgsqlDataSource? oldDirect;
         lock (_dataSourceLock)
         {
-            old = _pools;
-            if (old is null)
+            (old, oldDirect) = (_pools, _direct);
+            if (old is null && oldDirect is null)
                 return;
             _poolGeneration++;
-            var pools = _dataSourceFactory(this);
-            _pools = pools;
-            Volatile.Write(ref _connections, pools.WithTargetSession(TargetSessionAttributes.Any));
-            _retired = [.. _retired, old];
+            if (old is not null)
+            {
+                var pools = _dataSourceFactory(this);
+                _pools = pools;
+                Volatile.Write(ref _connections, pools.WithTargetSession(TargetSessionAttributes.Any));
+                _retired = [.. _retired, old];
+            }
+
+            // The next open through the driver makes a new direct pool, named after the new generation.
+            if (oldDirect is not null)
+            {
+                _direct = null;
+                _retiredDirect = [.. _retiredDirect, oldDirect];
+            }
         }
 
-        old.Clear();
+        old?.Clear();
+        oldDirect?.Clear();
     }
 
     NpgsqlDataSource CreateDataSource()
@@ -259,7 +356,12 @@ sealed class ServerEndpoint
             // timeout) is no sign of a failed server, and whether a server is skipped is the driver's decision alone
             // (ServerHealth, on evidence of the server itself). Not on the path of a normal close.
             if (sender is NpgsqlConnection { FullState: ConnectionState.Broken })
+            {
                 PoolsIfCreated?.ClearDatabaseStates();
+                // Likewise the direct pool's next connection handed out is checked, as Npgsql's would be.
+                Volatile.Write(ref _directCheckedAt, 0);
+            }
+
             // Npgsql returned the connection to this server's pool before raising the event. A server that left the
             // cluster keeps nothing idle: a connection opened on it after it left (an open that chose it from the previous
             // snapshot) would otherwise rest in the pool, dead once the server stops, until the idle lifetime closes it.
@@ -275,6 +377,8 @@ sealed class ServerEndpoint
             {
                 foreach (var pools in retired)
                     pools.Clear();
+                foreach (var direct in Volatile.Read(ref _retiredDirect))
+                    direct.Clear();
             }
         }
     }
@@ -413,7 +517,10 @@ sealed class ServerEndpoint
     internal void ClearPool()
     {
         PoolsIfCreated?.Clear();
+        DirectIfCreated?.Clear();
         foreach (var retired in Volatile.Read(ref _retired))
+            retired.Clear();
+        foreach (var retired in Volatile.Read(ref _retiredDirect))
             retired.Clear();
     }
 
@@ -421,15 +528,17 @@ sealed class ServerEndpoint
     {
         if (Watch is { } watch)
             await watch.DisposeAsync().ConfigureAwait(false);
-        NpgsqlDataSource? pools, control;
+        NpgsqlDataSource? pools, direct, control;
         NpgsqlDataSource[] retired;
         lock (_dataSourceLock)
         {
-            (pools, control, retired) = (_pools, _control, _retired);
+            (pools, direct, control, retired) = (_pools, _direct, _control, [.. _retired, .. _retiredDirect]);
         }
 
         if (pools is not null)
             await pools.DisposeAsync().ConfigureAwait(false);
+        if (direct is not null)
+            await direct.DisposeAsync().ConfigureAwait(false);
         foreach (var old in retired)
             await old.DisposeAsync().ConfigureAwait(false);
         if (control is not null)

@@ -50,6 +50,12 @@ sealed class BrightDbSettings
     /// not on every open (<c>Host Recheck Seconds</c> above 0: the driver's default of 1 s, pooled with balancing on).
     /// </summary>
     internal bool WatchServers => Pooling && NpgsqlTemplate.HostRecheckSeconds > 0;
+
+    /// <summary><c>Host Recheck Seconds</c>: how long a check of a server's idle connection vouches for the others.</summary>
+    internal TimeSpan HostRecheck => TimeSpan.FromSeconds(NpgsqlTemplate.HostRecheckSeconds);
+
+    /// <summary><c>Timeout</c> in seconds, as Npgsql counts it (0: no limit); what a check of an idle connection may take.</summary>
+    internal int TimeoutSeconds => NpgsqlTemplate.Timeout;
     internal TimeSpan ConnectTimeout => TimeSpan.FromSeconds(NpgsqlTemplate.Timeout);
 
     /// <summary>Whether <c>Timeout</c> bounds an open (0 means no limit, as in Npgsql).</summary>

@@ -43,12 +43,13 @@ static class HostConnectionMap
     /// The physical connections on a server, from its pools' own count: minus the strays in them (counted on the server
     /// they reached), plus those of other servers' pools that reached this one, minus the opens in progress (a connection
     /// being opened is in the pool's count already). The pools of every generation count: those replaced by
-    /// <see cref="ServerEndpoint.RenewPools"/> keep their connections in use until they are returned.
+    /// <see cref="ServerEndpoint.RenewPools"/> keep their connections in use until they are returned. A server's direct pool
+    /// has the name of its multi-host one: Npgsql reports both under it.
     /// </summary>
     static int PhysicalConnections(ServerEndpoint endpoint, Dictionary<string, int> pools, Func<ServerEndpoint, int, string> poolName)
     {
         var (strayOut, strayIn) = endpoint.Strays;
-        if (endpoint.PoolsIfCreated is null)
+        if (!endpoint.HasPools)
             return strayIn;
         var physical = 0;
         for (var generation = endpoint.PoolGeneration; generation >= 0; generation--)

@@ -20,12 +20,14 @@ namespace BrightDb.Npgsql.Opening;
 //  3. Gate. The ticket takes a place among the opens in progress on that server (ConnectGate). Waiting for a place is the
 //     application's doing, not the server's: it never marks the server down, and it ends when the server is marked down
 //     by another open, or at Timeout.
-//  4. Attempt. A connection from the server's Npgsql data source (this server, then its fallbacks) is opened. Its
-//     StateChange handler counts it on the server it reached (and, pooled with Host Recheck Seconds above 0, the default,
-//     starts that server's ServerWatch, which closes the pool's idle connections when the server ends it); the ticket is
-//     then released. A pooled open that finds an idle connection ends here, synchronously; Npgsql checks that connection
-//     first when the server's last check is older than Host Recheck Seconds or its watch is not connected
-//     (ServerEndpoint.DataSourceForOpen).
+//  4. Attempt. A connection from one of the server's Npgsql data sources is opened: pooled with Host Recheck Seconds above
+//     0 (the default), its direct pool (this server only) until the data source creates a connection for others
+//     (ShareServerPools); otherwise its multi-host one (this server, then its fallbacks). Its StateChange handler counts it
+//     on the server it reached (and, pooled with Host Recheck Seconds above 0, starts that server's ServerWatch, which
+//     closes the pools' idle connections when the server ends it); the ticket is then released. A pooled open that finds
+//     an idle connection ends here, synchronously, unless that connection is checked first: when the server's last check
+//     is older than Host Recheck Seconds or its watch is not connected, by the driver (ServerEndpoint.DirectForOpen,
+//     IdleConnectionCheck) or by Npgsql (ServerEndpoint.DataSourceForOpen).
 //  5. Hedge. Asynchronously, an attempt still waiting after Hedged Open Delay is judged by HungServerPolicy; a server that
 //     looks hung is suspected, and HedgedOpen races the next best servers against it.
 //  6. Fail over. An attempt that failed because its server is unavailable marks it down (ServerHealth), is recorded in
@@ -56,6 +58,13 @@ sealed class BalancedOpener : IConnectionOpener
     readonly TopologyManager _topology;
     readonly HedgedOpen _hedged;
 
+    /// <summary>
+    /// 1 while opens through the driver use each server's direct pool (pooled, with the servers watched: <see
+    /// cref="BrightDbSettings.WatchServers"/>), 0 otherwise: unpooled, with every idle connection checked by Npgsql, or once
+    /// a connection or a command was created for others to open (<see cref="ShareServerPools"/>).
+    /// </summary>
+    int _directOpens;
+
     internal BalancedOpener(
         BrightDbSettings settings, string name, TimeProvider time, ILoggerFactory loggerFactory, NpgsqlDataSourceFactory dataSources,
         BrightDbDataSourceEvents events)
@@ -80,7 +89,9 @@ sealed class BalancedOpener : IConnectionOpener
                     settings.Pooling ? settings.MaxConnectingPerServer : int.MaxValue,
                     strays,
                     dataSources.Control,
-                    time);
+                    time,
+                    dataSources.Direct,
+                    settings.HostRecheck);
                 // Unpooled, no connection idles; with every idle connection checked (Host Recheck Seconds=0), nothing to add.
                 if (settings.WatchServers)
                     endpoint.Watch = new ServerWatch(endpoint, _health.Lost, time, settings.ReconnectDelay);
@@ -91,6 +102,20 @@ sealed class BalancedOpener : IConnectionOpener
         topology.OwnConnections = () => HostConnectionMap.ByServer(settings.Pooling ? dataSources.PoolName : null);
         _topology = topology;
         _hedged = new HedgedOpen(this, settings, time, _health, topology);
+        _directOpens = settings.WatchServers ? 1 : 0;
+    }
+
+    /// <summary>
+    /// A connection or command is created for others to open (EF Core, Dapper, DI): from now on, the opens through the driver
+    /// share each server's multi-host pools with them, and the direct pools are given up, so that a server's connections
+    /// live in one pool that <c>Max Pool Size</c> bounds. Once per data source; one volatile read on later calls.
+    /// </summary>
+    void ShareServerPools()
+    {
+        if (Volatile.Read(ref _directOpens) == 0 || Interlocked.Exchange(ref _directOpens, 0) == 0)
+            return;
+        foreach (var endpoint in _topology.AllEndpoints())
+            endpoint.RetireDirect();
     }
 
     public ClusterTopology? Topology => _topology.Current?.Topology;
@@ -115,7 +140,7 @@ sealed class BalancedOpener : IConnectionOpener
     }
 
     public IEnumerable<NpgsqlDataSource> NpgsqlDataSources =>
-        _topology.AllEndpoints().SelectMany(e => new NpgsqlDataSource?[] { e.PoolsIfCreated, e.ControlIfCreated }).OfType<NpgsqlDataSource>();
+        _topology.AllEndpoints().SelectMany(e => new NpgsqlDataSource?[] { e.PoolsIfCreated, e.DirectIfCreated, e.ControlIfCreated }).OfType<NpgsqlDataSource>();
 
     public async Task<ClusterTopology> RefreshTopologyAsync(CancellationToken cancellationToken) =>
         (await _topology.RefreshAsync(cancellationToken).ConfigureAwait(false)).Topology;
@@ -133,6 +158,7 @@ sealed class BalancedOpener : IConnectionOpener
     /// <summary><see cref="CreateConnection()"/> choosing by <paramref name="mode"/> (a view of the data source).</summary>
     internal NpgsqlConnection CreateConnection(LoadBalanceMode mode)
     {
+        ShareServerPools();
         var endpoint = ChooseNow(mode);
         var connection = endpoint.DataSourceForOpen().CreateConnection();
         connection.StateChange += endpoint.OnStateChange;
@@ -144,6 +170,7 @@ sealed class BalancedOpener : IConnectionOpener
     /// <summary><see cref="ChooseDataSource()"/> choosing by <paramref name="mode"/> (a view of the data source).</summary>
     internal NpgsqlDataSource ChooseDataSource(LoadBalanceMode mode)
     {
+        ShareServerPools();
         var endpoint = ChooseNow(mode);
         // Npgsql keeps a data-source command's connection to itself, so no count starts the server's watch: the command does.
         endpoint.Watch?.EnsureRunning();
@@ -413,17 +440,28 @@ sealed class BalancedOpener : IConnectionOpener
             // would pass over it to the next host of its data source without trying it; DataSourceForOpen clears that record.
             if (isProbe)
                 endpoint.NoteNpgsqlFailure();
-            connection = endpoint.DataSourceForOpen().CreateConnection();
+            var check = false;
+            var direct = Volatile.Read(ref _directOpens) != 0 ? endpoint.DirectForOpen(out check) : null;
+            connection = (direct ?? endpoint.DataSourceForOpen()).CreateConnection();
             // Subscribed before opening: the open itself is then counted by the handler, and the count taken when choosing
             // is released right after, so a break at any moment is counted down exactly once.
             connection.StateChange += endpoint.OnStateChange;
             if (async)
             {
                 open = connection.OpenAsync(attemptToken);
+                // An idle connection of the direct pool that is due for a check (a new one was just made: it needs none).
+                if (check && open.IsCompletedSuccessfully)
+                    open = CheckIdleAsync(connection, endpoint, attemptToken);
             }
             else
             {
                 connection.Open();
+                if (check)
+                {
+                    IdleConnectionCheck.Run(connection, _settings.TimeoutSeconds);
+                    endpoint.NoteDirectChecked();
+                }
+
                 open = Task.CompletedTask;
             }
         }
@@ -444,6 +482,13 @@ sealed class BalancedOpener : IConnectionOpener
         // suspected of hanging that answered after all).
         DriverMetrics.Opened(_name, endpoint);
         return new ValueTask<NpgsqlConnection>(connection!);
+    }
+
+    /// <summary>Checks an idle connection the direct pool handed out; a connection that fails it is closed (and counted down) there.</summary>
+    async Task CheckIdleAsync(NpgsqlConnection connection, ServerEndpoint endpoint, CancellationToken attemptToken)
+    {
+        await IdleConnectionCheck.RunAsync(connection, _settings.TimeoutSeconds, attemptToken).ConfigureAwait(false);
+        endpoint.NoteDirectChecked();
     }
 
     /// <summary>The rest of <see cref="AttemptAsync"/> for an open that did not succeed at once: it waits, and judges a failure.</summary>

@@ -8,8 +8,8 @@ namespace BrightDb.Npgsql.Pooling;
 /// <summary>
 /// Makes every Npgsql data source a <see cref="BrightDbDataSource"/> uses, and names them: one plain data source when
 /// balancing is off; otherwise, per server, the pools of the application's connections (an
-/// <see cref="NpgsqlMultiHostDataSource"/> listing the server, then its fallbacks) and the unpooled data source of the
-/// driver's own queries. Each gets the application's logger factory and Npgsql configuration.
+/// <see cref="NpgsqlMultiHostDataSource"/> listing the server, then its fallbacks, and the direct pool of the opens through
+/// the driver) and the unpooled data source of the driver's own queries. Each gets the application's logger factory and Npgsql configuration.
 /// Decision owned (docs/architecture.md): pool (where each server's pool fails over to is <see cref="FallbackOrder"/>'s).
 /// </summary>
 sealed class NpgsqlDataSourceFactory(
@@ -28,6 +28,13 @@ sealed class NpgsqlDataSourceFactory(
     /// <summary>A server's pools: the server first, then <paramref name="fallbacks"/>, for Npgsql's failover within one open.</summary>
     internal NpgsqlMultiHostDataSource ServerPools(ServerEndpoint server, IReadOnlyList<HostAndPort> fallbacks) =>
         Builder(settings.ForServer(server.Address, fallbacks), PoolName(server)).BuildMultiHost();
+
+    /// <summary>
+    /// A server's direct pool: that server only, for the opens through the driver, which fail over by themselves. Named as
+    /// the server's pools (<see cref="PoolName(ServerEndpoint)"/>), so that the connections of both count for the server.
+    /// </summary>
+    internal NpgsqlDataSource Direct(ServerEndpoint server) =>
+        Builder(settings.ForServer(server.Address, []), PoolName(server)).Build();
 
     /// <summary>
     /// The driver's own connections to one server (<c>yb_servers()</c>): unpooled, that server only, without loading the

@@ -1,0 +1,116 @@
+using BrightDb.Npgsql.Balancing;
+using BrightDb.Npgsql.ConnectionStrings;
+using BrightDb.Npgsql.Pooling;
+using Microsoft.Extensions.Time.Testing;
+using Npgsql;
+
+namespace BrightDb.Npgsql.Tests;
+
+/// <summary>
+/// A server's direct pool, the single-host Npgsql data source of the opens through the driver: made once on first use,
+/// renewed with the server's pools, given up for good once connections are created for others to open; and when the
+/// connection it hands out is checked first (<see cref="IdleConnectionCheck.IsDue"/>), on a <see cref="FakeTimeProvider"/>.
+/// Nothing here connects: Npgsql data sources open nothing until asked.
+/// </summary>
+public sealed class DirectPoolTests : IAsyncDisposable
+{
+    static readonly TimeSpan Recheck = TimeSpan.FromSeconds(1);
+
+    readonly FakeTimeProvider _time = new();
+    readonly List<(string Name, NpgsqlDataSource DataSource)> _made = [];
+    readonly ServerEndpoint _server;
+
+    public DirectPoolTests()
+    {
+        _server = new ServerEndpoint(
+            new HostAndPort("127.0.0.1", 1), _ => throw new InvalidOperationException("no multi-host pools in this test"), time: _time,
+            directFactory: server =>
+            {
+                var name = $"direct#{server.PoolGeneration}";
+                var made = new NpgsqlDataSourceBuilder("Host=127.0.0.1;Port=1") { Name = name }.Build();
+                _made.Add((name, made));
+                return made;
+            },
+            directCheckInterval: Recheck);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        Assert.All(_made, made => Assert.Throws<ObjectDisposedException>(() => made.DataSource.CreateConnection().Open()));
+    }
+
+    [Fact]
+    public void The_direct_pool_is_made_once_on_first_use()
+    {
+        Assert.Null(_server.DirectIfCreated);
+        Assert.False(_server.HasPools);
+        var first = _server.DirectForOpen(out _);
+        Assert.Same(first, _server.DirectForOpen(out _));
+        Assert.Same(first, _server.DirectIfCreated);
+        Assert.True(_server.HasPools);
+        Assert.Single(_made);
+    }
+
+    [Fact]
+    public void Renewing_the_pools_makes_a_new_direct_pool_of_the_next_generation()
+    {
+        var first = _server.DirectForOpen(out _)!;
+        _server.RenewPools();
+        Assert.Null(_server.DirectIfCreated);
+        Assert.True(_server.HasPools);
+        var second = _server.DirectForOpen(out _)!;
+        Assert.NotSame(first, second);
+        Assert.Equal(["direct#0", "direct#1"], _made.Select(m => m.Name));
+        Assert.Same(second, _made[1].DataSource);
+    }
+
+    [Fact]
+    public void A_direct_pool_given_up_is_never_made_again()
+    {
+        _server.DirectForOpen(out _);
+        _server.RetireDirect();
+        Assert.Null(_server.DirectIfCreated);
+        Assert.Null(_server.DirectForOpen(out _));
+        // Its connections still count for the server until they close.
+        Assert.True(_server.HasPools);
+
+        var unused = new ServerEndpoint(new HostAndPort("127.0.0.2", 1), _ => throw new InvalidOperationException(), directFactory: _ => throw new InvalidOperationException("made after it was given up"));
+        unused.RetireDirect();
+        Assert.Null(unused.DirectForOpen(out _));
+        Assert.False(unused.HasPools);
+    }
+
+    [Fact]
+    public void Without_a_connected_watch_every_connection_handed_out_is_checked()
+    {
+        _server.DirectForOpen(out var check);
+        Assert.True(check);
+        _server.NoteDirectChecked();
+        _server.DirectForOpen(out check);
+        Assert.True(check);
+    }
+
+    /// <summary>
+    /// The rule, in the units of a <see cref="FakeTimeProvider"/>'s timestamps: a check that passed vouches for the others
+    /// for <c>Host Recheck Seconds</c> (1 s here) while the watch is connected. <paramref name="sinceCheckMs"/> -1: no check
+    /// passed since the last failure (or ever).
+    /// </summary>
+    [Theory]
+    [InlineData(true, 0, false)]
+    [InlineData(true, 500, false)]
+    [InlineData(true, 999, false)]
+    [InlineData(true, 1000, true)]
+    [InlineData(true, 60_000, true)]
+    [InlineData(true, -1, true)]
+    [InlineData(false, 0, true)]
+    [InlineData(false, 500, true)]
+    public void A_check_vouches_for_Host_Recheck_Seconds_while_the_watch_is_connected(bool watching, int sinceCheckMs, bool due)
+    {
+        var time = new FakeTimeProvider();
+        var perMs = time.TimestampFrequency / 1000;
+        time.Advance(TimeSpan.FromMinutes(1));
+        var checkedAt = sinceCheckMs < 0 ? 0 : time.GetTimestamp() - sinceCheckMs * perMs;
+        Assert.Equal(due, IdleConnectionCheck.IsDue(watching, time.GetTimestamp(), checkedAt, (long)(Recheck.TotalMilliseconds * perMs)));
+    }
+}
