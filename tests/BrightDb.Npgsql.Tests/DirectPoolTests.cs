@@ -92,6 +92,29 @@ public sealed class DirectPoolTests : IAsyncDisposable
     }
 
     /// <summary>
+    /// A connection handed out for a check is counted like any other, but its open is no sign of life until the check
+    /// passed: a dead idle connection must not mark a server up.
+    /// </summary>
+    [Fact]
+    public void A_connection_before_its_check_is_counted_but_is_no_sign_of_life()
+    {
+        _time.Advance(TimeSpan.FromSeconds(1));
+        _server.OnStateChangeBeforeCheck(this, new System.Data.StateChangeEventArgs(System.Data.ConnectionState.Closed, System.Data.ConnectionState.Open));
+        Assert.Equal(1, _server.OpenConnections);
+        Assert.Equal(0, _server.LastAnswer);
+
+        _server.NoteOpenedHere();
+        Assert.NotEqual(0, _server.LastAnswer);
+        _server.OnStateChangeBeforeCheck(this, new System.Data.StateChangeEventArgs(System.Data.ConnectionState.Open, System.Data.ConnectionState.Closed));
+        Assert.Equal(0, _server.OpenConnections);
+
+        _time.Advance(TimeSpan.FromSeconds(1));
+        var before = _server.LastAnswer;
+        _server.OnStateChange(this, new System.Data.StateChangeEventArgs(System.Data.ConnectionState.Closed, System.Data.ConnectionState.Open));
+        Assert.True(_server.LastAnswer > before);
+    }
+
+    /// <summary>
     /// The rule, in the units of a <see cref="FakeTimeProvider"/>'s timestamps: a check that passed vouches for the others
     /// for <c>Host Recheck Seconds</c> (1 s here) while the watch is connected. <paramref name="sinceCheckMs"/> -1: no check
     /// passed since the last failure (or ever).

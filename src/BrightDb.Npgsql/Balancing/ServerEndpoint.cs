@@ -102,6 +102,7 @@ sealed class ServerEndpoint
         _dataSourceFactory = dataSourceFactory;
         _strays = strays;
         OnStateChange = HandleStateChange;
+        OnStateChangeBeforeCheck = (sender, e) => HandleStateChange(sender, e, signOfLife: false);
     }
 
     /// <summary>Where this driver connects.</summary>
@@ -128,6 +129,13 @@ sealed class ServerEndpoint
 
     /// <summary>Counts a connection's opens and closes (including a break); one delegate per server, so subscribing allocates nothing.</summary>
     internal StateChangeEventHandler OnStateChange { get; }
+
+    /// <summary>
+    /// <see cref="OnStateChange"/> for a connection of the direct pool that is checked before it is handed out: counted
+    /// alike, but its open is no sign of life until the check passed (<see cref="NoteOpenedHere"/>); a dead idle connection
+    /// must not mark a server up.
+    /// </summary>
+    internal StateChangeEventHandler OnStateChangeBeforeCheck { get; }
 
     /// <summary>Creates connections (closed) from this server's data source, created on first use.</summary>
     internal NpgsqlDataSource DataSource => Volatile.Read(ref _connections) ?? CreateDataSource();
@@ -328,7 +336,9 @@ sealed class ServerEndpoint
 
     internal static int Load(long counts) => (int)(counts >> 32) + (int)counts;
 
-    void HandleStateChange(object? sender, StateChangeEventArgs e)
+    void HandleStateChange(object? sender, StateChangeEventArgs e) => HandleStateChange(sender, e, signOfLife: true);
+
+    void HandleStateChange(object? sender, StateChangeEventArgs e, bool signOfLife)
     {
         if (e.CurrentState == ConnectionState.Open && e.OriginalState != ConnectionState.Open)
         {
@@ -340,10 +350,8 @@ sealed class ServerEndpoint
             }
 
             Interlocked.Add(ref reached._counts, OneOpen);
-            reached.NoteAnswer();
-            reached.Watch?.EnsureRunning();
-            if (reached.DownUntil != 0)
-                _strays?.Answered(reached);
+            if (signOfLife)
+                reached.NoteOpenedHere();
         }
         else if (e.OriginalState == ConnectionState.Open && e.CurrentState != ConnectionState.Open)
         {
@@ -380,8 +388,43 @@ sealed class ServerEndpoint
                 foreach (var direct in Volatile.Read(ref _retiredDirect))
                     direct.Clear();
             }
+            else if (Volatile.Read(ref _clearRetiredDirectOnClose))
+            {
+                foreach (var direct in Volatile.Read(ref _retiredDirect))
+                    direct.Clear();
+            }
         }
     }
+
+    /// <summary>
+    /// A connection opened on this server: a sign of life, which starts the server's watch and marks the server up if it was
+    /// down (a probe, or a server suspected of hanging that answered after all).
+    /// </summary>
+    internal void NoteOpenedHere()
+    {
+        NoteAnswer();
+        Watch?.EnsureRunning();
+        if (DownUntil != 0)
+            _strays?.Answered(this);
+    }
+
+    /// <summary>
+    /// Notes that an open through <paramref name="direct"/> ended after that direct pool was given up or replaced (a race
+    /// with <see cref="RetireDirect"/> or <see cref="RenewPools"/>): its connection may have been made after the pool was
+    /// cleared, and would then rest idle in a pool nobody opens from; from now on every close clears the replaced direct
+    /// pools. One volatile read per open through a direct pool.
+    /// </summary>
+    internal void NoteDirectOpened(NpgsqlDataSource direct)
+    {
+        if (!ReferenceEquals(Volatile.Read(ref _direct), direct))
+            Volatile.Write(ref _clearRetiredDirectOnClose, true);
+    }
+
+    /// <summary>Set by <see cref="NoteDirectOpened"/>: closes clear the replaced direct pools too.</summary>
+    bool _clearRetiredDirectOnClose;
+
+    /// <summary>Closes the direct pool's idle connections now (one of them failed its check: those beside it may be dead too).</summary>
+    internal void ClearDirect() => DirectIfCreated?.Clear();
 
     /// <summary>Whether the connection's server is this one (compared without allocating).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

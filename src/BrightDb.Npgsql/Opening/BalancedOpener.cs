@@ -433,6 +433,8 @@ sealed class BalancedOpener : IConnectionOpener
     {
         var endpoint = ticket.Server;
         NpgsqlConnection? connection = null;
+        NpgsqlDataSource? direct = null;
+        var check = false;
         Task open;
         try
         {
@@ -440,28 +442,25 @@ sealed class BalancedOpener : IConnectionOpener
             // would pass over it to the next host of its data source without trying it; DataSourceForOpen clears that record.
             if (isProbe)
                 endpoint.NoteNpgsqlFailure();
-            var check = false;
-            var direct = Volatile.Read(ref _directOpens) != 0 ? endpoint.DirectForOpen(out check) : null;
+            if (Volatile.Read(ref _directOpens) != 0)
+                direct = endpoint.DirectForOpen(out check);
             connection = (direct ?? endpoint.DataSourceForOpen()).CreateConnection();
             // Subscribed before opening: the open itself is then counted by the handler, and the count taken when choosing
-            // is released right after, so a break at any moment is counted down exactly once.
-            connection.StateChange += endpoint.OnStateChange;
+            // is released right after, so a break at any moment is counted down exactly once. A connection to be checked
+            // is counted alike, but is no sign of life until its check passed.
+            connection.StateChange += check ? endpoint.OnStateChangeBeforeCheck : endpoint.OnStateChange;
             if (async)
             {
                 open = connection.OpenAsync(attemptToken);
-                // An idle connection of the direct pool that is due for a check (a new one was just made: it needs none).
+                // An idle connection of the direct pool due for a check (a new connection, made just now, needs none).
                 if (check && open.IsCompletedSuccessfully)
-                    open = CheckIdleAsync(connection, endpoint, attemptToken);
+                    return CheckAttemptAsync(ticket, isProbe, connection, direct!, attemptToken, callerToken, budgetTimer);
             }
             else
             {
                 connection.Open();
                 if (check)
-                {
-                    IdleConnectionCheck.Run(connection, _settings.TimeoutSeconds);
-                    endpoint.NoteDirectChecked();
-                }
-
+                    connection = CheckOrReplace(connection, endpoint, direct!, callerToken, budgetTimer, attemptToken);
                 open = Task.CompletedTask;
             }
         }
@@ -473,28 +472,126 @@ sealed class BalancedOpener : IConnectionOpener
         if (!open.IsCompletedSuccessfully)
         {
             // Npgsql's open returns at its first wait (connecting, in effect): the time from here is the server's answer.
-            return EndAttemptAsync(ticket, isProbe, connection, open, endpoint.TimingStart(), attemptToken, callerToken, budgetTimer);
+            return EndAttemptAsync(
+                ticket, isProbe, connection, direct, check, open, endpoint.TimingStart(), attemptToken, callerToken, budgetTimer);
         }
 
         // An idle connection, or a synchronous open: no asynchronous method on the way.
         ticket.Release();
         // The StateChange handler noted the sign of life, and marked the server up if it was down (a probe, or a server
-        // suspected of hanging that answered after all).
+        // suspected of hanging that answered after all); for a checked connection, that is done now it passed.
+        if (direct is not null)
+        {
+            if (check)
+                endpoint.NoteOpenedHere();
+            endpoint.NoteDirectOpened(direct);
+        }
+
         DriverMetrics.Opened(_name, endpoint);
         return new ValueTask<NpgsqlConnection>(connection!);
     }
 
-    /// <summary>Checks an idle connection the direct pool handed out; a connection that fails it is closed (and counted down) there.</summary>
-    async Task CheckIdleAsync(NpgsqlConnection connection, ServerEndpoint endpoint, CancellationToken attemptToken)
+    /// <summary>
+    /// Whether a failed check of an idle connection (or a failed attempt) says nothing of that connection alone: the caller
+    /// cancelled, the open's time ran out, or the server did not answer in time (slow or hung, judged as any attempt).
+    /// Any other failure of a check means that connection was dead (ended by the server, an idle-session timeout, a dropped
+    /// network path), not necessarily the server.
+    /// </summary>
+    static bool CheckFailedOnTime(Exception e, CancellationTokenSource? budgetTimer, CancellationToken attemptToken, CancellationToken callerToken) =>
+        callerToken.IsCancellationRequested || OpenBudget.RanOut(budgetTimer, attemptToken, callerToken) || FailureClassifier.IsSlowAnswer(e);
+
+    /// <summary>
+    /// The rest of <see cref="AttemptAsync"/> for an idle connection of the direct pool due for a check
+    /// (<see cref="IdleConnectionCheck"/>). A connection that fails it is closed and counted down there; as Npgsql's
+    /// multi-host check moves on to the next host, the attempt then closes the direct pool's other idle connections and
+    /// makes one new connection to the same server, judged as any open: a server that is gone refuses it and is marked
+    /// down with that error, while one that had only ended idle connections serves it.
+    /// </summary>
+    async ValueTask<NpgsqlConnection> CheckAttemptAsync(
+        OpenTicket ticket, bool isProbe, NpgsqlConnection connection, NpgsqlDataSource direct, CancellationToken attemptToken,
+        CancellationToken callerToken, CancellationTokenSource? budgetTimer)
     {
-        await IdleConnectionCheck.RunAsync(connection, _settings.TimeoutSeconds, attemptToken).ConfigureAwait(false);
+        var endpoint = ticket.Server;
+        var startedAt = endpoint.TimingStart();
+        try
+        {
+            await IdleConnectionCheck.RunAsync(connection, _settings.TimeoutSeconds, attemptToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (CheckFailedOnTime(e, budgetTimer, attemptToken, callerToken))
+        {
+            // Judged as an attempt that failed (the connection is closed and counted down already).
+            return await EndAttemptAsync(
+                ticket, isProbe, connection: null, direct, check: false, Task.FromException(e), startedAt, attemptToken, callerToken, budgetTimer)
+                .ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            endpoint.ClearDirect();
+            var fresh = direct.CreateConnection();
+            fresh.StateChange += endpoint.OnStateChange;
+            Task open;
+            try
+            {
+                open = fresh.OpenAsync(attemptToken);
+            }
+            catch (Exception e)
+            {
+                open = Task.FromException(e);
+            }
+
+            return await EndAttemptAsync(
+                ticket, isProbe, fresh, direct, check: false, open, endpoint.TimingStart(), attemptToken, callerToken, budgetTimer)
+                .ConfigureAwait(false);
+        }
+
         endpoint.NoteDirectChecked();
+        ticket.Release();
+        endpoint.NoteOpenedHere();
+        endpoint.NoteDirectOpened(direct);
+        DriverMetrics.Opened(_name, endpoint);
+        return connection;
+    }
+
+    /// <summary><see cref="CheckAttemptAsync"/> for a synchronous open: the connection checked, or its replacement; throws as an open would.</summary>
+    NpgsqlConnection CheckOrReplace(
+        NpgsqlConnection connection, ServerEndpoint endpoint, NpgsqlDataSource direct, CancellationToken callerToken,
+        CancellationTokenSource? budgetTimer, CancellationToken attemptToken)
+    {
+        try
+        {
+            IdleConnectionCheck.Run(connection, _settings.TimeoutSeconds);
+            endpoint.NoteDirectChecked();
+            return connection;
+        }
+        catch (Exception e) when (!CheckFailedOnTime(e, budgetTimer, attemptToken, callerToken))
+        {
+            endpoint.ClearDirect();
+            var fresh = direct.CreateConnection();
+            fresh.StateChange += endpoint.OnStateChange;
+            try
+            {
+                fresh.Open();
+            }
+            catch
+            {
+                fresh.StateChange -= endpoint.OnStateChange;
+                fresh.Dispose();
+                throw;
+            }
+
+            return fresh;
+        }
     }
 
     /// <summary>The rest of <see cref="AttemptAsync"/> for an open that did not succeed at once: it waits, and judges a failure.</summary>
+    /// <remarks>
+    /// <paramref name="direct"/> is the direct pool the connection came from, if any; <paramref name="check"/> says whether
+    /// the connection is counted by <see cref="ServerEndpoint.OnStateChangeBeforeCheck"/> (a check was due, but the open made
+    /// a new connection, which needs none): its open is then a sign of life once it succeeded.
+    /// </remarks>
     async ValueTask<NpgsqlConnection> EndAttemptAsync(
-        OpenTicket ticket, bool isProbe, NpgsqlConnection? connection, Task open, long startedAt, CancellationToken attemptToken,
-        CancellationToken callerToken, CancellationTokenSource? budgetTimer)
+        OpenTicket ticket, bool isProbe, NpgsqlConnection? connection, NpgsqlDataSource? direct, bool check, Task open, long startedAt,
+        CancellationToken attemptToken, CancellationToken callerToken, CancellationTokenSource? budgetTimer)
     {
         var endpoint = ticket.Server;
         try
@@ -507,7 +604,7 @@ sealed class BalancedOpener : IConnectionOpener
             endpoint.NoteNpgsqlFailure();
             if (connection is not null)
             {
-                connection.StateChange -= endpoint.OnStateChange;
+                connection.StateChange -= check ? endpoint.OnStateChangeBeforeCheck : endpoint.OnStateChange;
                 await connection.DisposeAsync().ConfigureAwait(false);
             }
 
@@ -537,6 +634,13 @@ sealed class BalancedOpener : IConnectionOpener
         // How long this server takes to answer lately decides whether it is worth a hedge (HedgedOpen). Timed on the server
         // the open chose: Npgsql may have reached one of its next hosts instead, after passing it over.
         endpoint.NoteWaitedOpen(startedAt);
+        if (direct is not null)
+        {
+            if (check)
+                endpoint.NoteOpenedHere();
+            endpoint.NoteDirectOpened(direct);
+        }
+
         DriverMetrics.Opened(_name, endpoint);
         return connection!;
     }
