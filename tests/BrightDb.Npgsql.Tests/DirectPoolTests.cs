@@ -116,24 +116,43 @@ public sealed class DirectPoolTests : IAsyncDisposable
 
     /// <summary>
     /// The rule, in the units of a <see cref="FakeTimeProvider"/>'s timestamps: a check that passed vouches for the others
-    /// for <c>Host Recheck Seconds</c> (1 s here) while the watch is connected. <paramref name="sinceCheckMs"/> -1: no check
-    /// passed since the last failure (or ever).
+    /// for <c>Host Recheck Seconds</c> (1 s here) while the watch is connected, except within <c>Host Recheck Seconds</c>
+    /// after a failure, when every connection is checked. <paramref name="sinceCheckMs"/> -1: no check passed since the last
+    /// failure (or ever); <paramref name="sinceFailureMs"/> -1: no failure.
     /// </summary>
     [Theory]
-    [InlineData(true, 0, false)]
-    [InlineData(true, 500, false)]
-    [InlineData(true, 999, false)]
-    [InlineData(true, 1000, true)]
-    [InlineData(true, 60_000, true)]
-    [InlineData(true, -1, true)]
-    [InlineData(false, 0, true)]
-    [InlineData(false, 500, true)]
-    public void A_check_vouches_for_Host_Recheck_Seconds_while_the_watch_is_connected(bool watching, int sinceCheckMs, bool due)
+    [InlineData(true, 0, -1, false)]
+    [InlineData(true, 500, -1, false)]
+    [InlineData(true, 999, -1, false)]
+    [InlineData(true, 1000, -1, true)]
+    [InlineData(true, 60_000, -1, true)]
+    [InlineData(true, -1, -1, true)]
+    [InlineData(false, 0, -1, true)]
+    [InlineData(false, 500, -1, true)]
+    [InlineData(true, 0, 10, true)]
+    [InlineData(true, 0, 999, true)]
+    [InlineData(true, 0, 1000, false)]
+    [InlineData(true, 0, 5000, false)]
+    public void A_check_vouches_for_Host_Recheck_Seconds_while_the_watch_is_connected_and_nothing_failed(bool watching, int sinceCheckMs, int sinceFailureMs, bool due)
     {
         var time = new FakeTimeProvider();
         var perMs = time.TimestampFrequency / 1000;
+        var interval = (long)(Recheck.TotalMilliseconds * perMs);
         time.Advance(TimeSpan.FromMinutes(1));
-        var checkedAt = sinceCheckMs < 0 ? 0 : time.GetTimestamp() - sinceCheckMs * perMs;
-        Assert.Equal(due, IdleConnectionCheck.IsDue(watching, time.GetTimestamp(), checkedAt, (long)(Recheck.TotalMilliseconds * perMs)));
+        var now = time.GetTimestamp();
+        var checkedAt = sinceCheckMs < 0 ? 0 : now - sinceCheckMs * perMs;
+        var checkEveryOpenUntil = sinceFailureMs < 0 ? 0 : now - sinceFailureMs * perMs + interval;
+        Assert.Equal(due, IdleConnectionCheck.IsDue(watching, now, checkedAt, checkEveryOpenUntil, interval));
+    }
+
+    [Fact]
+    public void After_a_failure_every_connection_is_checked_for_Host_Recheck_Seconds_even_once_a_check_passed()
+    {
+        _server.NoteNpgsqlFailure();
+        _server.NoteDirectChecked();
+        _time.Advance(TimeSpan.FromMilliseconds(999));
+        Assert.True(IdleConnectionCheck.IsDue(true, _time.GetTimestamp(), 1, _server.CheckEveryOpenUntil, (long)(Recheck.TotalMilliseconds * (_time.TimestampFrequency / 1000))));
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.False(IdleConnectionCheck.IsDue(true, _time.GetTimestamp(), _time.GetTimestamp(), _server.CheckEveryOpenUntil, (long)(Recheck.TotalMilliseconds * (_time.TimestampFrequency / 1000))));
     }
 }

@@ -58,6 +58,13 @@ sealed class ServerEndpoint
     /// 0 when the next one handed out must be checked (never checked, or a connection broke or an open failed since).
     /// </summary>
     long _directCheckedAt;
+
+    /// <summary>
+    /// Until when, on <see cref="_clock"/>, every connection the direct pool hands out is checked: <c>Host Recheck Seconds</c>
+    /// after a connection broke or an open failed here. A server going away ends its connections one after another, and a
+    /// check that passes on one not ended yet says nothing of the others.
+    /// </summary>
+    long _checkEveryOpenUntil;
     /// <summary>Pools replaced by <see cref="RenewPools"/>: cleared, kept until the data source is disposed (connections created from them may still open).</summary>
     NpgsqlMultiHostDataSource[] _retired = [];
 
@@ -175,20 +182,31 @@ sealed class ServerEndpoint
     internal void NoteNpgsqlFailure()
     {
         Volatile.Write(ref _npgsqlMayMarkOffline, 1);
+        NoteDirectSuspect();
+    }
+
+    /// <summary>Until when every connection of the direct pool is checked (<see cref="_checkEveryOpenUntil"/>).</summary>
+    internal long CheckEveryOpenUntil => Volatile.Read(ref _checkEveryOpenUntil);
+
+    /// <summary>A connection broke or an open failed here: the direct pool checks every connection it hands out for <c>Host Recheck Seconds</c>.</summary>
+    void NoteDirectSuspect()
+    {
         Volatile.Write(ref _directCheckedAt, 0);
+        Volatile.Write(ref _checkEveryOpenUntil, _clock.Now() + _directCheckUnits);
     }
 
     /// <summary>
     /// The server's direct pool (created on first use), for an open through the driver, and whether the connection it hands
     /// out is to be checked first (<paramref name="check"/>; <see cref="Pooling.IdleConnectionCheck"/>). The rule is Npgsql's
     /// for its multi-host data source (<see cref="DataSourceForOpen"/>), applied by the driver: a connection is checked while
-    /// the server's <see cref="Watch"/> is not connected, after a connection broke or an open failed here, and otherwise once
-    /// per <c>Host Recheck Seconds</c>; in between, the watch closes the idle connections of a server that ends them. A clock
+    /// the server's <see cref="Watch"/> is not connected, for <c>Host Recheck Seconds</c> after a connection broke or an open
+    /// failed here, and otherwise once per <c>Host Recheck Seconds</c>; in between, the watch closes the idle connections of a server that ends them. A clock
     /// read and two volatile reads per open. <see langword="null"/> once the direct pool was given up (<see cref="RetireDirect"/>).
     /// </summary>
     internal NpgsqlDataSource? DirectForOpen(out bool check)
     {
-        check = IdleConnectionCheck.IsDue(Watch is { Watching: true }, _clock.Now(), Volatile.Read(ref _directCheckedAt), _directCheckUnits);
+        check = IdleConnectionCheck.IsDue(
+            Watch is { Watching: true }, _clock.Now(), Volatile.Read(ref _directCheckedAt), Volatile.Read(ref _checkEveryOpenUntil), _directCheckUnits);
         return Volatile.Read(ref _direct) ?? CreateDirect();
     }
 
@@ -367,7 +385,7 @@ sealed class ServerEndpoint
             {
                 PoolsIfCreated?.ClearDatabaseStates();
                 // Likewise the direct pool's next connection handed out is checked, as Npgsql's would be.
-                Volatile.Write(ref _directCheckedAt, 0);
+                NoteDirectSuspect();
             }
 
             // Npgsql returned the connection to this server's pool before raising the event. A server that left the
@@ -422,9 +440,6 @@ sealed class ServerEndpoint
 
     /// <summary>Set by <see cref="NoteDirectOpened"/>: closes clear the replaced direct pools too.</summary>
     bool _clearRetiredDirectOnClose;
-
-    /// <summary>Closes the direct pool's idle connections now (one of them failed its check: those beside it may be dead too).</summary>
-    internal void ClearDirect() => DirectIfCreated?.Clear();
 
     /// <summary>Whether the connection's server is this one (compared without allocating).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -460,7 +460,7 @@ sealed class BalancedOpener : IConnectionOpener
             {
                 connection.Open();
                 if (check)
-                    connection = CheckOrReplace(connection, endpoint, direct!, callerToken, budgetTimer, attemptToken);
+                    CheckSync(connection, endpoint, callerToken, budgetTimer, attemptToken);
                 open = Task.CompletedTask;
             }
         }
@@ -492,20 +492,20 @@ sealed class BalancedOpener : IConnectionOpener
     }
 
     /// <summary>
-    /// Whether a failed check of an idle connection (or a failed attempt) says nothing of that connection alone: the caller
-    /// cancelled, the open's time ran out, or the server did not answer in time (slow or hung, judged as any attempt).
-    /// Any other failure of a check means that connection was dead (ended by the server, an idle-session timeout, a dropped
-    /// network path), not necessarily the server.
+    /// Whether a failed check of an idle connection is judged as it is: the caller cancelled, the open's time ran out, or the
+    /// server did not answer in time (slow or hung, as any attempt). Any other failure of a check means that connection was
+    /// dead (ended by the server, an idle-session timeout, a dropped network path).
     /// </summary>
     static bool CheckFailedOnTime(Exception e, CancellationTokenSource? budgetTimer, CancellationToken attemptToken, CancellationToken callerToken) =>
         callerToken.IsCancellationRequested || OpenBudget.RanOut(budgetTimer, attemptToken, callerToken) || FailureClassifier.IsSlowAnswer(e);
 
     /// <summary>
     /// The rest of <see cref="AttemptAsync"/> for an idle connection of the direct pool due for a check
-    /// (<see cref="IdleConnectionCheck"/>). A connection that fails it is closed and counted down there; as Npgsql's
-    /// multi-host check moves on to the next host, the attempt then closes the direct pool's other idle connections and
-    /// makes one new connection to the same server, judged as any open: a server that is gone refuses it and is marked
-    /// down with that error, while one that had only ended idle connections serves it.
+    /// (<see cref="IdleConnectionCheck"/>). A connection that fails it is closed and counted down there, and the attempt
+    /// fails as an attempt on an unavailable server, whatever the check's error (<see cref="IdleConnectionFailedException"/>):
+    /// the server is marked down, its idle connections closed, and the open goes on to the next server, as Npgsql's
+    /// multi-host check passes over to the next host. A server going away ends its connections one after another: a new
+    /// connection there could be ended next.
     /// </summary>
     async ValueTask<NpgsqlConnection> CheckAttemptAsync(
         OpenTicket ticket, bool isProbe, NpgsqlConnection connection, NpgsqlDataSource direct, CancellationToken attemptToken,
@@ -517,30 +517,12 @@ sealed class BalancedOpener : IConnectionOpener
         {
             await IdleConnectionCheck.RunAsync(connection, _settings.TimeoutSeconds, attemptToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (CheckFailedOnTime(e, budgetTimer, attemptToken, callerToken))
+        catch (Exception e)
         {
             // Judged as an attempt that failed (the connection is closed and counted down already).
+            var failure = CheckFailedOnTime(e, budgetTimer, attemptToken, callerToken) ? e : new IdleConnectionFailedException(e);
             return await EndAttemptAsync(
-                ticket, isProbe, connection: null, direct, check: false, Task.FromException(e), startedAt, attemptToken, callerToken, budgetTimer)
-                .ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            endpoint.ClearDirect();
-            var fresh = direct.CreateConnection();
-            fresh.StateChange += endpoint.OnStateChange;
-            Task open;
-            try
-            {
-                open = fresh.OpenAsync(attemptToken);
-            }
-            catch (Exception e)
-            {
-                open = Task.FromException(e);
-            }
-
-            return await EndAttemptAsync(
-                ticket, isProbe, fresh, direct, check: false, open, endpoint.TimingStart(), attemptToken, callerToken, budgetTimer)
+                ticket, isProbe, connection: null, direct, check: false, Task.FromException(failure), startedAt, attemptToken, callerToken, budgetTimer)
                 .ConfigureAwait(false);
         }
 
@@ -552,35 +534,19 @@ sealed class BalancedOpener : IConnectionOpener
         return connection;
     }
 
-    /// <summary><see cref="CheckAttemptAsync"/> for a synchronous open: the connection checked, or its replacement; throws as an open would.</summary>
-    NpgsqlConnection CheckOrReplace(
-        NpgsqlConnection connection, ServerEndpoint endpoint, NpgsqlDataSource direct, CancellationToken callerToken,
-        CancellationTokenSource? budgetTimer, CancellationToken attemptToken)
+    /// <summary><see cref="CheckAttemptAsync"/> for a synchronous open: the connection, checked; throws as an attempt on an unavailable server would.</summary>
+    void CheckSync(NpgsqlConnection connection, ServerEndpoint endpoint, CancellationToken callerToken, CancellationTokenSource? budgetTimer, CancellationToken attemptToken)
     {
         try
         {
             IdleConnectionCheck.Run(connection, _settings.TimeoutSeconds);
-            endpoint.NoteDirectChecked();
-            return connection;
         }
         catch (Exception e) when (!CheckFailedOnTime(e, budgetTimer, attemptToken, callerToken))
         {
-            endpoint.ClearDirect();
-            var fresh = direct.CreateConnection();
-            fresh.StateChange += endpoint.OnStateChange;
-            try
-            {
-                fresh.Open();
-            }
-            catch
-            {
-                fresh.StateChange -= endpoint.OnStateChange;
-                fresh.Dispose();
-                throw;
-            }
-
-            return fresh;
+            throw new IdleConnectionFailedException(e);
         }
+
+        endpoint.NoteDirectChecked();
     }
 
     /// <summary>The rest of <see cref="AttemptAsync"/> for an open that did not succeed at once: it waits, and judges a failure.</summary>

@@ -17,11 +17,13 @@ static class IdleConnectionCheck
     /// <summary>
     /// Whether the connection a server's direct pool hands out now is to be checked: while the server's watch is not
     /// connected (nothing would notice the server ending its idle connections), when no check passed since a connection
-    /// broke or an open failed there (<paramref name="checkedAt"/> 0), and once <paramref name="interval"/> (<c>Host Recheck
-    /// Seconds</c>) after the last check that passed. Times in one clock's units.
+    /// broke or an open failed there (<paramref name="checkedAt"/> 0), until <paramref name="checkEveryOpenUntil"/> (
+    /// <c>Host Recheck Seconds</c> after such a failure: a server going away ends its connections one after another, so one
+    /// that passed says nothing of the others), and once <paramref name="interval"/> (<c>Host Recheck Seconds</c>) after
+    /// the last check that passed. Times in one clock's units.
     /// </summary>
-    internal static bool IsDue(bool watching, long now, long checkedAt, long interval) =>
-        !watching || checkedAt == 0 || now - checkedAt >= interval;
+    internal static bool IsDue(bool watching, long now, long checkedAt, long checkEveryOpenUntil, long interval) =>
+        !watching || checkedAt == 0 || now < checkEveryOpenUntil || now - checkedAt >= interval;
 
     internal static async Task RunAsync(NpgsqlConnection connection, int timeoutSeconds, CancellationToken cancellationToken)
     {
@@ -52,3 +54,11 @@ static class IdleConnectionCheck
         }
     }
 }
+
+/// <summary>
+/// An idle connection of a server's direct pool failed its check (<see cref="IdleConnectionCheck"/>) with an error that
+/// says it was dead: the server is judged unavailable for this open, whatever the error (a <c>57P05</c> idle-session
+/// timeout as much as a reset), as Npgsql's multi-host data source passes over the host whose idle connection failed.
+/// </summary>
+sealed class IdleConnectionFailedException(Exception inner)
+    : IOException($"an idle connection failed its check before it was handed out ({Balancing.FailureClassifier.Describe(inner)})", inner);
