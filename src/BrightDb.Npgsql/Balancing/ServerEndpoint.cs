@@ -1,5 +1,4 @@
 using System.Data;
-using System.Runtime.CompilerServices;
 using BrightDb.Npgsql.ConnectionStrings;
 using BrightDb.Npgsql.Pooling;
 using Npgsql;
@@ -104,6 +103,7 @@ sealed class ServerEndpoint
         _directFactory = directFactory;
         _directCheckUnits = _clock.Units(directCheckInterval);
         Address = address;
+        _hostSeen = address.Host;
         Gate = new ConnectGate(connectLimit);
         HostMapKey = address.Host;
         _dataSourceFactory = dataSourceFactory;
@@ -441,10 +441,26 @@ sealed class ServerEndpoint
     /// <summary>Set by <see cref="NoteDirectOpened"/>: closes clear the replaced direct pools too.</summary>
     bool _clearRetiredDirectOnClose;
 
-    /// <summary>Whether the connection's server is this one (compared without allocating).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    bool IsAddressOf(NpgsqlConnection connection) =>
-        connection.Port == Address.Port && string.Equals(connection.Host, Address.Host, StringComparison.OrdinalIgnoreCase);
+    /// <summary>
+    /// Whether the connection's server is this one (compared without allocating). Npgsql gives every connection of a pool
+    /// the same host string, so after the first connection of a pool the comparison is one of references; only a string
+    /// not seen last is compared character by character (a case-insensitive comparison cost about 14 ns per open).
+    /// </summary>
+    bool IsAddressOf(NpgsqlConnection connection)
+    {
+        if (connection.Port != Address.Port)
+            return false;
+        var host = connection.Host;
+        if (ReferenceEquals(host, Volatile.Read(ref _hostSeen)))
+            return true;
+        if (host is null || !string.Equals(host, Address.Host, StringComparison.OrdinalIgnoreCase))
+            return false;
+        Volatile.Write(ref _hostSeen, host);
+        return true;
+    }
+
+    /// <summary>The host string of the last connection found to be to this server (never <see langword="null"/>).</summary>
+    string _hostSeen;
 
     /// <summary>Records a stray leaving this server's data source (<paramref name="leaving"/>) for <paramref name="arriving"/>, or its return.</summary>
     internal static void MoveStray(ServerEndpoint leaving, ServerEndpoint arriving, int delta)
