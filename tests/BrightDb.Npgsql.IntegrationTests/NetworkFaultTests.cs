@@ -50,28 +50,44 @@ public sealed class NetworkFaultTests(ITestOutputHelper output) : IAsyncLifetime
     [InlineData(false)]
     public async Task A_node_that_accepts_and_never_answers_costs_an_open_at_most_a_hedge_delay_or_one_Timeout(bool async)
     {
-        var app = $"fault-hang-{(async ? "async" : "sync")}";
         var hedge = TimeSpan.FromMilliseconds(500);
         var timeout = TimeSpan.FromSeconds(6);
-        await using var ds = Counts.Create(EveryPath.ConnectionString(_cluster, app, pooling: false, hedgedOpenDelay: (int)hedge.TotalMilliseconds,
-            extra: $"Timeout={timeout.TotalSeconds}"));
-        await using (var first = await ds.OpenConnectionAsync())
-            await EveryPath.SelectOneAsync(first);
-
-        await _cluster.SetFaultAsync(Faulty.Index, NodeFault.Hang);
         // An asynchronous open meets the silent server for one hedge delay at most (plus the machine's own slowness); a
         // synchronous one cannot hedge, and waits its share of Timeout, within one Timeout in all.
         var bound = async ? hedge + TimeSpan.FromMilliseconds(500) : timeout;
-        await using var held = new ConnectionSet();
-        var (milliseconds, failures) = await TimedOpensAsync(30, async () => async ? await ds.OpenConnectionAsync() : ds.OpenConnection(), held);
-        var times = milliseconds.Select(ms => ms / 1000).ToList();
+        // Watching for stalls from here, so that the watch itself is running when the measurement starts.
+        MachineStalls.Mark();
+        for (var attempt = 1; ; attempt++)
+        {
+            var app = $"fault-hang-{(async ? "async" : "sync")}-{attempt}";
+            await _cluster.SetFaultAsync(Faulty.Index, NodeFault.None);
+            await using var ds = Counts.Create(EveryPath.ConnectionString(_cluster, app, pooling: false, hedgedOpenDelay: (int)hedge.TotalMilliseconds,
+                extra: $"Timeout={timeout.TotalSeconds}"));
+            await using (var first = await ds.OpenConnectionAsync())
+                await EveryPath.SelectOneAsync(first);
 
-        output.WriteLine($"{(async ? "async" : "sync")}, node 2 silent: slowest opens {string.Join(", ", times.OrderDescending().Take(5).Select(t => $"{t:F2} s"))}; map {Counts.Map(ds, _cluster)}");
-        var verdict = new Verdict();
-        verdict.NoFailures(failures, 30);
-        verdict.Check(times.Max() < bound.TotalSeconds, $"slowest open {times.Max():F2} s, bound {bound.TotalSeconds:F2} s");
-        verdict.Equal("0", Counts.Map(ds, _cluster).Split('/')[1], "driver map on the silent node 2");
-        verdict.Assert(ds);
+            await _cluster.SetFaultAsync(Faulty.Index, NodeFault.Hang);
+            // In this test process a timer sometimes fires half a second or more late (the thread pool starts with as many
+            // threads as the machine has cores, two here, and the test host keeps two blocked for the whole run: its message
+            // loop and xunit's assembly runner). The driver then rightly waits another hedge delay before it judges the
+            // server hung (HungServerPolicy: ClientStarved). Such a stall, when at least as long as the excess, is measured
+            // again once (MachineStalls); the bound is unchanged.
+            var mark = MachineStalls.Mark();
+            await using var held = new ConnectionSet();
+            var (milliseconds, failures) = await TimedOpensAsync(30, async () => async ? await ds.OpenConnectionAsync() : ds.OpenConnection(), held);
+            var times = milliseconds.Select(ms => ms / 1000).ToList();
+
+            output.WriteLine($"{(async ? "async" : "sync")}, node 2 silent: slowest opens {string.Join(", ", times.OrderDescending().Take(5).Select(t => $"{t:F2} s"))}; map {Counts.Map(ds, _cluster)}");
+            if (attempt == 1 && MachineStalls.Explain(mark, TimeSpan.FromSeconds(times.Max()) - bound, output.WriteLine))
+                continue;
+
+            var verdict = new Verdict();
+            verdict.NoFailures(failures, 30);
+            verdict.Check(times.Max() < bound.TotalSeconds, $"slowest open {times.Max():F2} s, bound {bound.TotalSeconds:F2} s; {MachineStalls.Describe(mark)}");
+            verdict.Equal("0", Counts.Map(ds, _cluster).Split('/')[1], "driver map on the silent node 2");
+            verdict.Assert(ds);
+            return;
+        }
     }
 
     [Fact]
