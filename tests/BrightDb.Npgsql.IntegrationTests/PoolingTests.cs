@@ -89,7 +89,10 @@ public sealed class PoolingTests(SeedClusterFixture fixture) : IClassFixture<See
         await using (var connections = new ConnectionSet())
         {
             for (var i = 0; i < 6; i++)
+            {
                 connections.Add(await ds.OpenConnectionAsync());
+                await EveryPath.SelectOneAsync(connections[^1]);
+            }
         }
 
         Counts.AssertMap("2/2/2", ds, _cluster);
@@ -117,6 +120,7 @@ public sealed class PoolingTests(SeedClusterFixture fixture) : IClassFixture<See
                 var connection = ds.CreateConnection();
                 connections.Add(connection);
                 await connection.OpenAsync();
+                await EveryPath.SelectOneAsync(connection);
             }
 
             created = [.. connections.Select(c => (c.Host, c.ProcessID))];

@@ -241,14 +241,26 @@ sealed class ServerEndpoint
         lock (_dataSourceLock)
         {
             _directGivenUp = true;
-            old = _direct;
-            if (old is null)
-                return;
+            old = RetireDirectLocked();
+        }
+
+        old?.Clear();
+    }
+
+    /// <summary>
+    /// Moves the direct pool, if any, among the replaced ones (kept until the data source is disposed: a connection opened
+    /// from it may still be returned to it) and returns it, for the caller to clear outside the lock. Under <see cref="_dataSourceLock"/>.
+    /// </summary>
+    NpgsqlDataSource? RetireDirectLocked()
+    {
+        var old = _direct;
+        if (old is not null)
+        {
             _direct = null;
             _retiredDirect = [.. _retiredDirect, old];
         }
 
-        old.Clear();
+        return old;
     }
 
     /// <summary>The driver's own connections to this server (unpooled, this server only), created on first use.</summary>
@@ -287,8 +299,8 @@ sealed class ServerEndpoint
         NpgsqlDataSource? oldDirect;
         lock (_dataSourceLock)
         {
-            (old, oldDirect) = (_pools, _direct);
-            if (old is null && oldDirect is null)
+            old = _pools;
+            if (old is null && _direct is null)
                 return;
             _poolGeneration++;
             if (old is not null)
@@ -300,11 +312,7 @@ sealed class ServerEndpoint
             }
 
             // The next open through the driver makes a new direct pool, named after the new generation.
-            if (oldDirect is not null)
-            {
-                _direct = null;
-                _retiredDirect = [.. _retiredDirect, oldDirect];
-            }
+            oldDirect = RetireDirectLocked();
         }
 
         old?.Clear();
@@ -397,19 +405,19 @@ sealed class ServerEndpoint
             }
 
             // Likewise a connection created before ReloadTypes replaced the pools, opened and returned after: it would idle in
-            // the replaced pools, with the old types, until the idle lifetime. Only once pools were replaced (a few atomic
-            // operations per close from then on).
-            else if (Volatile.Read(ref _retired) is { Length: > 0 } retired)
+            // the replaced pools, with the old types, until the idle lifetime; and one that an open took from a direct pool
+            // while it was given up or replaced (NoteDirectOpened). Only once pools were replaced (a few atomic operations
+            // per close from then on).
+            else
             {
+                var retired = Volatile.Read(ref _retired);
                 foreach (var pools in retired)
                     pools.Clear();
-                foreach (var direct in Volatile.Read(ref _retiredDirect))
-                    direct.Clear();
-            }
-            else if (Volatile.Read(ref _clearRetiredDirectOnClose))
-            {
-                foreach (var direct in Volatile.Read(ref _retiredDirect))
-                    direct.Clear();
+                if (retired.Length > 0 || Volatile.Read(ref _clearRetiredDirectOnClose))
+                {
+                    foreach (var direct in Volatile.Read(ref _retiredDirect))
+                        direct.Clear();
+                }
             }
         }
     }
