@@ -6,6 +6,7 @@ using BrightDb.Benchmarks;
 // dotnet run -c Release --project bench/BrightDb.Benchmarks -- failover          failover timings harness
 // dotnet run -c Release --project bench/BrightDb.Benchmarks -- soak              long open / SELECT 1 / close run under faults
 // dotnet run -c Release --project bench/BrightDb.Benchmarks -- curves            shares and connections over time, drawn into docs/
+// dotnet run -c Release --project bench/BrightDb.Benchmarks -- open-loop         pooled open + close in a loop, a process to profile
 return args.FirstOrDefault() switch
 {
     "balance" => await BalanceHarness.RunAsync(args[1..]),
@@ -13,6 +14,7 @@ return args.FirstOrDefault() switch
     "failover" => await FailoverHarness.RunAsync(args[1..]),
     "soak" => await SoakHarness.RunAsync(args[1..]),
     "curves" => await CurvesHarness.RunAsync(args[1..]),
+    "open-loop" => await OpenLoopHarness.RunAsync(args[1..]),
     _ => RunBenchmarks(args),
 };
 
