@@ -30,19 +30,49 @@ public sealed class NetworkFaultTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task Latency_of_200_ms_on_one_node_is_not_failure_opens_still_balance()
     {
-        var app = "fault-latency";
-        await using var ds = Counts.Create(EveryPath.ConnectionString(_cluster, app, pooling: false, hedgedOpenDelay: 2000));
-        await _cluster.SetFaultAsync(Faulty.Index, NodeFault.Latency(TimeSpan.FromMilliseconds(200), FaultDirection.Down));
-        await using var held = new ConnectionSet();
-        var watch = Stopwatch.StartNew();
-        var failures = await EveryPath.OpenEachAsync(async () => await ds.OpenConnectionAsync(), 30, held);
+        var latency = TimeSpan.FromMilliseconds(200);
+        var hedge = TimeSpan.FromMilliseconds(2000);
+        // Watching for stalls from here, so that the watch itself is running when the measurement starts.
+        MachineStalls.Mark();
+        for (var attempt = 1; ; attempt++)
+        {
+            var app = $"fault-latency-{attempt}";
+            await _cluster.SetFaultAsync(Faulty.Index, NodeFault.None);
+            await using var ds = Counts.Create(EveryPath.ConnectionString(_cluster, app, pooling: false, hedgedOpenDelay: (int)hedge.TotalMilliseconds));
+            await _cluster.SetFaultAsync(Faulty.Index, NodeFault.Latency(latency, FaultDirection.Down));
+            var mark = MachineStalls.Mark();
+            await using var held = new ConnectionSet();
+            var watch = Stopwatch.StartNew();
+            var onFaulty = new List<TimeSpan>();
+            var failures = await EveryPath.OpenEachAsync(
+                async () =>
+                {
+                    var started = Stopwatch.GetTimestamp();
+                    var connection = await ds.OpenConnectionAsync();
+                    if (connection.Host == Faulty.Host)
+                        onFaulty.Add(Stopwatch.GetElapsedTime(started));
+                    return connection;
+                },
+                30,
+                held);
 
-        output.WriteLine($"30 opens with 200 ms added to node 2's answers: {watch.Elapsed.TotalSeconds:F1} s, map {Counts.Map(ds, _cluster)}");
-        var verdict = new Verdict();
-        verdict.NoFailures(failures, 30);
-        verdict.Equal("10/10/10", Counts.Map(ds, _cluster), "driver map");
-        verdict.Equal("10/10/10", await EveryPath.ServersEventuallyAsync(_cluster, app, "10/10/10"), "servers");
-        verdict.Assert(ds);
+            var map = Counts.Map(ds, _cluster);
+            var usual = onFaulty.Count > 0 ? onFaulty.Order().ElementAt(onFaulty.Count / 2) : TimeSpan.Zero;
+            output.WriteLine($"30 opens with 200 ms added to node 2's answers: {watch.Elapsed.TotalSeconds:F1} s, map {map}; " +
+                             $"opens on node 2: median {usual.TotalSeconds:F2} s, slowest {(onFaulty.Count > 0 ? onFaulty.Max().TotalSeconds : 0):F2} s");
+            // Node 2 is suspected only if an open there waited the whole hedge delay, against the median open there (several
+            // answers of 200 ms each). A stall of this test process at least as long as the difference (the fault proxy runs
+            // in it) explains that, and is measured again once (MachineStalls); the expectations are unchanged.
+            if (attempt == 1 && map != "10/10/10" && MachineStalls.Explain(mark, hedge - usual, output.WriteLine))
+                continue;
+
+            var verdict = new Verdict();
+            verdict.NoFailures(failures, 30);
+            verdict.Equal("10/10/10", map, $"driver map ({MachineStalls.Describe(mark)})");
+            verdict.Equal("10/10/10", await EveryPath.ServersEventuallyAsync(_cluster, app, "10/10/10"), "servers");
+            verdict.Assert(ds);
+            return;
+        }
     }
 
     [Theory]
